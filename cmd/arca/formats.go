@@ -1,0 +1,29 @@
+package main
+
+import (
+	"arca/internal/blob"
+	"arca/internal/format"
+	"arca/internal/meta"
+	"arca/internal/raw"
+	"arca/internal/repo"
+)
+
+// wiredFormats are the formats this binary serves, with the repository
+// service they share.
+type wiredFormats struct {
+	repos *repo.Service
+	list  []format.Format
+}
+
+// newFormats is the one list of formats. A new format is one package and
+// one line here.
+func newFormats(db *meta.DB, blobs *blob.Store) wiredFormats {
+	repos := repo.NewService(db, blobs)
+	list := []format.Format{
+		raw.New(repos),
+	}
+	for _, f := range list {
+		repos.RegisterFormat(f.ID(), f.ValidateSettings)
+	}
+	return wiredFormats{repos: repos, list: list}
+}

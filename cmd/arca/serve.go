@@ -1,0 +1,121 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"arca/internal/auth"
+	"arca/internal/blob"
+	"arca/internal/blob/filesystem"
+	"arca/internal/config"
+	"arca/internal/meta"
+	"arca/internal/server"
+)
+
+func serveCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the server",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, err := loadConfig(cmd.Flags())
+			if err != nil {
+				return err
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return serve(ctx, cfg)
+		},
+	}
+	registerConfigFlags(cmd.Flags())
+	return cmd
+}
+
+// newLogger builds the process logger from the settings.
+func newLogger(cfg config.Config) *slog.Logger {
+	var level slog.Level
+	level.UnmarshalText([]byte(cfg.LogLevel)) //nolint:errcheck // validated by config
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, opts))
+}
+
+// serve opens the stores in the data folder, wires the services and the
+// formats, and answers requests until ctx ends.
+func serve(ctx context.Context, cfg config.Config) error {
+	log := newLogger(cfg)
+	slog.SetDefault(log)
+	if err := os.MkdirAll(cfg.Data, 0o750); err != nil {
+		return fmt.Errorf("create data folder: %w", err)
+	}
+	db, err := meta.OpenSQLite(ctx, filepath.Join(cfg.Data, "arca.db"))
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	driver, err := filesystem.New(filepath.Join(cfg.Data, "blobs"))
+	if err != nil {
+		return err
+	}
+	blobs := blob.NewStore(driver)
+	if err := blobs.RemoveTemp(ctx); err != nil {
+		return err
+	}
+	authn := auth.NewService(db)
+	passwordAt, err := authn.Bootstrap(ctx, cfg.Data, cfg.AdminPassword)
+	if err != nil {
+		return err
+	}
+
+	formats := newFormats(db, blobs)
+	repos := formats.repos
+	go repos.RunDownloadMarks(ctx, 30*time.Second, log)
+	go expireUploads(ctx, blobs, time.Duration(cfg.UploadSessionTTL), log)
+
+	l, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	srv := server.New(server.Options{
+		BaseURL: cfg.BaseURL, TrustedProxies: cfg.Prefixes(), Version: version,
+	}, log, db, blobs, repos, authn, formats.list)
+	baseURL := cfg.BaseURL
+	if baseURL == "" {
+		baseURL = "http://" + l.Addr().String()
+	}
+	log.Info("arca ready", "addr", l.Addr().String(), "base_url", baseURL,
+		"data", cfg.Data, "admin_password", passwordAt, "version", version)
+	err = srv.Serve(ctx, l)
+	log.Info("arca stopped")
+	return err
+}
+
+// expireUploads removes idle upload sessions at start and then hourly.
+func expireUploads(ctx context.Context, blobs *blob.Store, ttl time.Duration, log *slog.Logger) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		expired, err := blobs.ExpireUploads(ctx, ttl)
+		if err != nil {
+			log.Warn("expire upload sessions", "error", err)
+		} else if len(expired) > 0 {
+			log.Info("expired upload sessions", "count", len(expired))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}

@@ -1,0 +1,227 @@
+// Package config loads arca's settings. They come from, in rising priority:
+// the built-in defaults (Default), a YAML file, ARCA_* environment variables
+// and command-line flags.
+//
+// Every YAML key has one environment variable, named by one rule: the key's
+// path, with dots and camel-case word breaks turned into underscores, upper
+// case, after ARCA_. So baseURL is ARCA_BASE_URL and uploadSessionTTL is
+// ARCA_UPLOAD_SESSION_TTL. Unknown YAML keys are an error; unknown ARCA_
+// variables are ignored, since the command-line client uses some of its own.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"net/url"
+	"os"
+	"reflect"
+	"strings"
+	"time"
+	"unicode"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Config holds every server setting.
+type Config struct {
+	// Data is the folder holding the database, blobs and admin password.
+	Data string `yaml:"data"`
+	// Listen is the host:port the HTTP server binds.
+	Listen string `yaml:"listen"`
+	// BaseURL, when set, is the external URL every absolute link starts with.
+	BaseURL string `yaml:"baseURL"`
+	// TrustedProxies lists the CIDRs whose X-Forwarded-Proto and
+	// X-Forwarded-Host headers are believed.
+	TrustedProxies []string `yaml:"trustedProxies"`
+	// LogFormat is "text" or "json".
+	LogFormat string `yaml:"logFormat"`
+	// LogLevel is "debug", "info", "warn" or "error".
+	LogLevel string `yaml:"logLevel"`
+	// UploadSessionTTL is how long an idle resumable upload is kept.
+	UploadSessionTTL Duration `yaml:"uploadSessionTTL"`
+	// AdminPassword is the password given to the admin user created on first
+	// start; when empty a random one is written to <data>/admin.password.
+	AdminPassword string `yaml:"adminPassword"`
+}
+
+// Duration is a time.Duration written in Go syntax ("90s", "24h").
+type Duration time.Duration
+
+// UnmarshalText parses Go duration syntax.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return err
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalText writes Go duration syntax.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
+
+// Default returns the built-in defaults.
+func Default() Config {
+	return Config{
+		Data:             "./arca-data",
+		Listen:           "127.0.0.1:8080",
+		LogFormat:        "text",
+		LogLevel:         "info",
+		UploadSessionTTL: Duration(24 * time.Hour),
+	}
+}
+
+// LoadFile overlays the YAML file at path on c. Unknown keys are an error.
+func (c *Config) LoadFile(path string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("read config: %w", err)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	// An empty file decodes to io.EOF: it simply changes nothing.
+	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("config %s: %w", path, err)
+	}
+	return nil
+}
+
+// LoadEnv overlays the ARCA_* variables of environ (as os.Environ gives them)
+// on c. Variables that name no setting are ignored.
+func (c *Config) LoadEnv(environ []string) error {
+	env := map[string]string{}
+	for _, kv := range environ {
+		if k, v, ok := strings.Cut(kv, "="); ok && strings.HasPrefix(k, "ARCA_") {
+			env[k] = v
+		}
+	}
+	return walkFields(reflect.ValueOf(c).Elem(), "", func(key string, f reflect.Value) error {
+		v, ok := env[EnvName(key)]
+		if !ok {
+			return nil
+		}
+		if err := setField(f, v); err != nil {
+			return fmt.Errorf("%s: %w", EnvName(key), err)
+		}
+		return nil
+	})
+}
+
+// EnvName returns the environment variable for a YAML key path such as
+// "baseURL" or "database.maxConnections".
+func EnvName(key string) string {
+	var b strings.Builder
+	b.WriteString("ARCA")
+	for _, part := range strings.Split(key, ".") {
+		r := []rune(part)
+		for i, c := range r {
+			// A word starts at an upper-case letter that follows a lower-case
+			// one, or that precedes one after a run of capitals (URLPath).
+			startsWord := i == 0 || unicode.IsUpper(c) && (unicode.IsLower(r[i-1]) ||
+				i+1 < len(r) && unicode.IsLower(r[i+1]) && unicode.IsUpper(r[i-1]))
+			if startsWord {
+				b.WriteByte('_')
+			}
+			b.WriteRune(unicode.ToUpper(c))
+		}
+	}
+	return b.String()
+}
+
+// walkFields calls fn for every leaf setting with its YAML key path.
+func walkFields(v reflect.Value, prefix string, fn func(key string, f reflect.Value) error) error {
+	t := v.Type()
+	for i := range t.NumField() {
+		name, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ",")
+		if name == "" || name == "-" {
+			continue
+		}
+		key := prefix + name
+		f := v.Field(i)
+		if f.Kind() == reflect.Struct && !f.Addr().Type().Implements(textUnmarshaler) {
+			if err := walkFields(f, key+".", fn); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := fn(key, f); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+var textUnmarshaler = reflect.TypeFor[interface{ UnmarshalText([]byte) error }]()
+
+// setField parses s into a setting: strings as they are, lists split on
+// commas, numbers, booleans and text-unmarshalled types by their syntax.
+func setField(f reflect.Value, s string) error {
+	if u, ok := f.Addr().Interface().(interface{ UnmarshalText([]byte) error }); ok {
+		return u.UnmarshalText([]byte(s))
+	}
+	switch f.Kind() {
+	case reflect.String:
+		f.SetString(s)
+	case reflect.Slice:
+		var items []string
+		for _, item := range strings.Split(s, ",") {
+			if item = strings.TrimSpace(item); item != "" {
+				items = append(items, item)
+			}
+		}
+		f.Set(reflect.ValueOf(items))
+	default:
+		// Decode scalars with YAML's own rules, so env and file agree.
+		return yaml.Unmarshal([]byte(s), f.Addr().Interface())
+	}
+	return nil
+}
+
+// Validate checks the settings and returns every problem at once.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.Data == "" {
+		errs = append(errs, errors.New("data: must not be empty"))
+	}
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		errs = append(errs, fmt.Errorf("listen: %w", err))
+	}
+	if c.BaseURL != "" {
+		u, err := url.Parse(c.BaseURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			errs = append(errs, fmt.Errorf("baseURL: %q is not an http or https URL", c.BaseURL))
+		}
+	}
+	for _, p := range c.TrustedProxies {
+		if _, err := netip.ParsePrefix(p); err != nil {
+			errs = append(errs, fmt.Errorf("trustedProxies: %w", err))
+		}
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		errs = append(errs, fmt.Errorf("logFormat: %q is neither text nor json", c.LogFormat))
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("logLevel: unknown level %q", c.LogLevel))
+	}
+	if c.UploadSessionTTL <= 0 {
+		errs = append(errs, errors.New("uploadSessionTTL: must be positive"))
+	}
+	return errors.Join(errs...)
+}
+
+// Prefixes parses TrustedProxies; call it after Validate.
+func (c *Config) Prefixes() []netip.Prefix {
+	var out []netip.Prefix
+	for _, p := range c.TrustedProxies {
+		if pfx, err := netip.ParsePrefix(p); err == nil {
+			out = append(out, pfx.Masked())
+		}
+	}
+	return out
+}

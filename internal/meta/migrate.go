@@ -1,0 +1,110 @@
+package meta
+
+import (
+	"context"
+	"fmt"
+)
+
+// migrations build the schema, in order. A migration, once released, is
+// never edited: a change is a new entry. Times are Unix nanoseconds (UTC),
+// digests lower-case hex.
+var migrations = []string{
+	1: `
+CREATE TABLE repositories (
+	id {{serial}},
+	name TEXT NOT NULL UNIQUE,
+	format TEXT NOT NULL,
+	type TEXT NOT NULL,
+	settings TEXT NOT NULL,
+	created_at BIGINT NOT NULL,
+	updated_at BIGINT NOT NULL
+);
+CREATE TABLE blobs (
+	sha256 TEXT PRIMARY KEY,
+	sha512 TEXT NOT NULL,
+	sha1 TEXT NOT NULL,
+	md5 TEXT NOT NULL,
+	size BIGINT NOT NULL,
+	created_at BIGINT NOT NULL
+);
+CREATE INDEX blobs_sha512 ON blobs (sha512);
+CREATE INDEX blobs_sha1 ON blobs (sha1);
+CREATE INDEX blobs_md5 ON blobs (md5);
+CREATE TABLE repository_blobs (
+	repository_id BIGINT NOT NULL REFERENCES repositories (id) ON DELETE CASCADE,
+	sha256 TEXT NOT NULL REFERENCES blobs (sha256),
+	created_at BIGINT NOT NULL,
+	PRIMARY KEY (repository_id, sha256)
+);
+CREATE INDEX repository_blobs_sha256 ON repository_blobs (sha256);
+CREATE TABLE components (
+	id {{serial}},
+	repository_id BIGINT NOT NULL REFERENCES repositories (id) ON DELETE CASCADE,
+	name TEXT NOT NULL,
+	version TEXT NOT NULL,
+	created_at BIGINT NOT NULL,
+	UNIQUE (repository_id, name, version)
+);
+CREATE TABLE assets (
+	id {{serial}},
+	repository_id BIGINT NOT NULL REFERENCES repositories (id) ON DELETE CASCADE,
+	path TEXT NOT NULL,
+	component_id BIGINT REFERENCES components (id) ON DELETE SET NULL,
+	sha256 TEXT NOT NULL REFERENCES blobs (sha256),
+	size BIGINT NOT NULL,
+	content_type TEXT NOT NULL,
+	uploader TEXT NOT NULL,
+	created_at BIGINT NOT NULL,
+	updated_at BIGINT NOT NULL,
+	origin_url TEXT NOT NULL DEFAULT '',
+	origin_etag TEXT NOT NULL DEFAULT '',
+	origin_last_modified TEXT NOT NULL DEFAULT '',
+	fetched_at BIGINT NOT NULL DEFAULT 0,
+	last_downloaded_at BIGINT NOT NULL DEFAULT 0,
+	UNIQUE (repository_id, path)
+);
+CREATE INDEX assets_sha256 ON assets (sha256);
+CREATE INDEX assets_component ON assets (component_id);
+CREATE TABLE users (
+	id {{serial}},
+	name TEXT NOT NULL UNIQUE,
+	password_hash TEXT NOT NULL,
+	admin BOOLEAN NOT NULL,
+	created_at BIGINT NOT NULL
+);
+`,
+}
+
+// migrate applies the migrations newer than the database's version, each in
+// its own transaction together with the version bump.
+func (db *DB) migrate(ctx context.Context) error {
+	_, err := db.sql.ExecContext(ctx,
+		`CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY)`)
+	if err != nil {
+		return fmt.Errorf("create migrations table: %w", err)
+	}
+	var current int
+	err = db.sql.QueryRowContext(ctx,
+		`SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&current)
+	if err != nil {
+		return fmt.Errorf("read schema version: %w", err)
+	}
+	latest := len(migrations) - 1
+	if current > latest {
+		return fmt.Errorf("database schema version %d is newer than this arca's %d", current, latest)
+	}
+	for v := current + 1; v <= latest; v++ {
+		err := db.WithTx(ctx, func(q Queries) error {
+			qq := q.(queries)
+			if _, err := qq.db.ExecContext(ctx, db.dialect.ddl(migrations[v])); err != nil {
+				return fmt.Errorf("apply migration %d: %w", v, err)
+			}
+			_, err := qq.exec(ctx, `INSERT INTO schema_migrations (version) VALUES (?)`, v)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}

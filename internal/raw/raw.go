@@ -1,0 +1,180 @@
+// Package raw is the raw format: plain files at any path of a repository,
+// uploaded with PUT and downloaded with GET, with checksums, conditional and
+// range requests, and folder listings.
+package raw
+
+import (
+	"encoding/json"
+	"fmt"
+	"mime"
+	"net/http"
+	"net/url"
+	"path"
+	"strings"
+
+	"arca/internal/auth"
+	"arca/internal/blob"
+	"arca/internal/format"
+	"arca/internal/repo"
+)
+
+// Format serves raw repositories.
+type Format struct {
+	repos *repo.Service
+}
+
+var _ format.Format = (*Format)(nil)
+
+// New returns the raw format over the repository service.
+func New(repos *repo.Service) *Format { return &Format{repos: repos} }
+
+// ID returns "raw".
+func (f *Format) ID() string { return "raw" }
+
+// Routes lists the raw endpoints: every path is a file, and a path ending in
+// "/" is a folder.
+func (f *Format) Routes() []format.Route {
+	return []format.Route{
+		{Method: "GET", Pattern: "/{path...}", Permission: auth.Read, Handle: f.get},
+		{Method: "PUT", Pattern: "/{path...}", Permission: auth.Write, Handle: f.put},
+		{Method: "DELETE", Pattern: "/{path...}", Permission: auth.Delete, Handle: f.delete},
+	}
+}
+
+// Classify says that every file is an artifact; folder listings are
+// generated.
+func (f *Format) Classify(p string) format.Kind {
+	if p == "" || strings.HasSuffix(p, "/") {
+		return format.Metadata
+	}
+	return format.Artifact
+}
+
+// ValidateSettings accepts no settings section: raw has none.
+func (f *Format) ValidateSettings(r *repo.Repository, raw json.RawMessage) error {
+	if raw != nil {
+		return fmt.Errorf("%w: raw repositories have no \"raw\" settings", repo.ErrInvalid)
+	}
+	return nil
+}
+
+// WriteError writes arca's JSON error document.
+func (f *Format) WriteError(w http.ResponseWriter, r *http.Request, p format.Problem) {
+	format.WriteJSONError(w, p)
+}
+
+// get serves a file, or lists a folder when the path ends in "/".
+func (f *Format) get(w http.ResponseWriter, r *format.Request) error {
+	if f.Classify(r.Path) == format.Metadata {
+		return f.list(w, r)
+	}
+	a, err := f.repos.Asset(r.Context(), r.Repo, r.Path)
+	if err != nil {
+		return err
+	}
+	body, err := f.repos.Open(r.Context(), a)
+	if err != nil {
+		return err
+	}
+	defer body.Close()
+	h := w.Header()
+	h.Set("Content-Type", a.ContentType)
+	h.Set("ETag", `"`+a.Blob.SHA256+`"`)
+	h.Set("X-Checksum-Sha256", a.Blob.SHA256)
+	h.Set("X-Checksum-Sha1", a.Blob.SHA1)
+	h.Set("X-Checksum-Md5", a.Blob.MD5)
+	// ServeContent answers Range (206, 416), If-None-Match and
+	// If-Modified-Since (304) and HEAD, and copies the body with io.Copy so
+	// that a file reaches sendfile.
+	http.ServeContent(w, r.Request, path.Base(a.Path), a.UpdatedAt, body)
+	if r.Method == http.MethodGet {
+		f.repos.Downloaded(a)
+	}
+	return nil
+}
+
+// put stores a file, checking any X-Checksum-* header the client sent.
+func (f *Format) put(w http.ResponseWriter, r *format.Request) error {
+	if r.Path == "" || strings.HasSuffix(r.Path, "/") {
+		return fmt.Errorf("%w: a file path must not end in \"/\"", repo.ErrInvalid)
+	}
+	want, err := expectation(r.Header)
+	if err != nil {
+		return err
+	}
+	want.Size = r.ContentLength // -1 when unknown
+	a, err := f.repos.PutAsset(r.Context(), r.Repo, r.Body, repo.PutOptions{
+		Path:        r.Path,
+		ContentType: contentType(r.Header.Get("Content-Type"), r.Path),
+		Uploader:    r.UserName(),
+		Expect:      want,
+		Immutable:   true,
+	})
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Location", r.RepositoryURL()+escapePath(a.Path))
+	w.Header().Set("ETag", `"`+a.Blob.SHA256+`"`)
+	w.WriteHeader(http.StatusCreated)
+	return nil
+}
+
+func (f *Format) delete(w http.ResponseWriter, r *format.Request) error {
+	if err := f.repos.DeleteAsset(r.Context(), r.Repo, r.Path); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// checksumHeaders are the upload headers a client may announce digests in.
+var checksumHeaders = map[string]blob.Algorithm{
+	"X-Checksum-Sha256": blob.SHA256,
+	"X-Checksum-Sha1":   blob.SHA1,
+	"X-Checksum-Md5":    blob.MD5,
+}
+
+// expectation reads the announced digests, refusing malformed ones.
+func expectation(h http.Header) (blob.Expect, error) {
+	want := blob.NoExpectation
+	for name, alg := range checksumHeaders {
+		v := strings.ToLower(strings.TrimSpace(h.Get(name)))
+		if v == "" {
+			continue
+		}
+		if !blob.ValidHex(alg, v) {
+			return want, fmt.Errorf("%w: %s is not a %s hex digest", repo.ErrInvalid, name, alg)
+		}
+		switch alg {
+		case blob.SHA256:
+			want.SHA256 = v
+		case blob.SHA1:
+			want.SHA1 = v
+		case blob.MD5:
+			want.MD5 = v
+		}
+	}
+	return want, nil
+}
+
+// contentType keeps a meaningful type the client sent, or guesses one from
+// the file name.
+func contentType(sent, p string) string {
+	if mt, _, err := mime.ParseMediaType(sent); err == nil &&
+		mt != "application/x-www-form-urlencoded" {
+		return sent
+	}
+	if t := mime.TypeByExtension(path.Ext(p)); t != "" {
+		return t
+	}
+	return "application/octet-stream"
+}
+
+// escapePath percent-encodes each segment of a decoded path.
+func escapePath(p string) string {
+	segs := strings.Split(p, "/")
+	for i, s := range segs {
+		segs[i] = url.PathEscape(s)
+	}
+	return strings.Join(segs, "/")
+}

@@ -1,0 +1,195 @@
+package repo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"arca/internal/blob"
+	"arca/internal/meta"
+)
+
+// Asset is a stored path of a repository; see meta.Asset.
+type Asset = meta.Asset
+
+// PutOptions describe one asset write.
+type PutOptions struct {
+	Path        string
+	ContentType string
+	Uploader    string
+	// Expect is what the client announced about the bytes.
+	Expect blob.Expect
+	// Immutable marks an artifact, guarded by the write policy. Metadata
+	// that a format regenerates is written with Immutable false.
+	Immutable bool
+	// Component, when its Name is set, files the asset under a component.
+	Component Component
+}
+
+// Component names a package version in a format's terms.
+type Component struct {
+	Name, Version string
+}
+
+// PutAsset streams body into the blob store and then, in one transaction,
+// records the blob, points the asset at it and links the blob to the
+// repository. If anything fails, no asset changes: the bytes may stay in
+// the blob store, unreferenced, until garbage collection.
+func (s *Service) PutAsset(ctx context.Context, r *Repository, body io.Reader, o PutOptions) (Asset, error) {
+	if err := s.checkWrite(ctx, r, o); err != nil {
+		return Asset{}, err
+	}
+	info, err := s.blobs.Put(ctx, body, o.Expect)
+	if err != nil {
+		return Asset{}, err
+	}
+	a := Asset{RepositoryID: r.ID, Path: o.Path, Blob: info, ContentType: o.ContentType, Uploader: o.Uploader}
+	err = s.db.WithTx(ctx, func(q meta.Queries) error {
+		old, err := q.Asset(ctx, r.ID, o.Path)
+		exists := err == nil
+		if err != nil && !errors.Is(err, meta.ErrNotFound) {
+			return err
+		}
+		// Checked again inside the transaction: a concurrent write of the
+		// same path may have landed while the bytes streamed.
+		if exists && o.Immutable && r.WritePolicy != Allow {
+			return fmt.Errorf("%s: %w", o.Path, ErrExists)
+		}
+		if err := q.PutBlob(ctx, info); err != nil {
+			return err
+		}
+		if o.Component.Name != "" {
+			if a.ComponentID, err = q.Component(ctx, r.ID, o.Component.Name, o.Component.Version); err != nil {
+				return err
+			}
+		}
+		if err := q.PutAsset(ctx, &a); err != nil {
+			return err
+		}
+		if err := q.LinkBlob(ctx, r.ID, info.SHA256); err != nil {
+			return err
+		}
+		if exists && old.Blob.SHA256 != info.SHA256 {
+			return q.UnlinkBlobIfUnused(ctx, r.ID, old.Blob.SHA256)
+		}
+		return nil
+	})
+	return a, err
+}
+
+// checkWrite applies the write policy before any byte is read, so that a
+// refused upload costs no transfer.
+func (s *Service) checkWrite(ctx context.Context, r *Repository, o PutOptions) error {
+	if !r.Online {
+		return ErrOffline
+	}
+	if !o.Immutable {
+		return nil
+	}
+	switch r.WritePolicy {
+	case Deny:
+		return fmt.Errorf("%s: %w", r.Name, ErrWriteDenied)
+	case Allow:
+		return nil
+	}
+	_, err := s.db.Queries().Asset(ctx, r.ID, o.Path)
+	if err == nil {
+		return fmt.Errorf("%s: %w", o.Path, ErrExists)
+	}
+	if errors.Is(err, meta.ErrNotFound) {
+		return nil
+	}
+	return err
+}
+
+// Asset returns the asset at path, or ErrNotFound.
+func (s *Service) Asset(ctx context.Context, r *Repository, path string) (Asset, error) {
+	return s.db.Queries().Asset(ctx, r.ID, path)
+}
+
+// Open returns the asset's bytes for reading.
+func (s *Service) Open(ctx context.Context, a Asset) (io.ReadSeekCloser, error) {
+	f, err := s.blobs.Open(ctx, a.Blob.SHA256)
+	if errors.Is(err, blob.ErrNotFound) {
+		// The metadata points at bytes the store lacks: that is damage,
+		// not an absent asset, and must not be reported as a 404.
+		return nil, fmt.Errorf("asset %s: blob %s missing from the store: %v", a.Path, a.Blob.SHA256, err) //nolint:errorlint // deliberately not ErrNotFound
+	}
+	return f, err
+}
+
+// Downloaded notes that an asset was downloaded, for cleanup policies. The
+// marks are kept in memory and written in batches by FlushDownloads, so that
+// a download costs no database write.
+func (s *Service) Downloaded(a Asset) {
+	s.marksMu.Lock()
+	s.marks[a.ID] = time.Now()
+	s.marksMu.Unlock()
+}
+
+// FlushDownloads writes the pending download marks in one transaction.
+func (s *Service) FlushDownloads(ctx context.Context) error {
+	s.marksMu.Lock()
+	marks := s.marks
+	s.marks = map[int64]time.Time{}
+	s.marksMu.Unlock()
+	if len(marks) == 0 {
+		return nil
+	}
+	return s.db.WithTx(ctx, func(q meta.Queries) error {
+		for id, at := range marks {
+			if err := q.TouchAsset(ctx, id, at); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// RunDownloadMarks flushes the download marks every interval until ctx
+// ends, and once more then.
+func (s *Service) RunDownloadMarks(ctx context.Context, interval time.Duration, log *slog.Logger) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	flush := func(ctx context.Context) {
+		if err := s.FlushDownloads(ctx); err != nil {
+			log.WarnContext(ctx, "write download marks", "error", err)
+		}
+	}
+	for {
+		select {
+		case <-t.C:
+			flush(ctx)
+		case <-ctx.Done():
+			flush(context.WithoutCancel(ctx))
+			return
+		}
+	}
+}
+
+// DeleteAsset removes the asset at path and the repository's link to its
+// blob when no other asset of the repository uses it.
+func (s *Service) DeleteAsset(ctx context.Context, r *Repository, path string) error {
+	if !r.Online {
+		return ErrOffline
+	}
+	if r.WritePolicy == Deny {
+		return fmt.Errorf("%s: %w", r.Name, ErrWriteDenied)
+	}
+	return s.db.WithTx(ctx, func(q meta.Queries) error {
+		a, err := q.DeleteAsset(ctx, r.ID, path)
+		if err != nil {
+			return err
+		}
+		return q.UnlinkBlobIfUnused(ctx, r.ID, a.Blob.SHA256)
+	})
+}
+
+// AssetsUnder calls fn, in path order, for each asset whose path starts
+// with prefix.
+func (s *Service) AssetsUnder(ctx context.Context, r *Repository, prefix string, fn func(Asset) error) error {
+	return s.db.Queries().AssetsUnder(ctx, r.ID, prefix, fn)
+}

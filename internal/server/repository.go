@@ -1,0 +1,122 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"arca/internal/auth"
+	"arca/internal/format"
+	"arca/internal/repo"
+	"arca/internal/urlpath"
+)
+
+type formatRequestKey struct{}
+
+// mount compiles a format's routes into a mux of its own. A catch-all
+// pattern without a method catches what no route matches, so that even a 404
+// or 405 is written in the format's error form.
+func (s *Server) mount(f format.Format) *mountedFormat {
+	m := &mountedFormat{Format: f, mux: http.NewServeMux()}
+	for _, rt := range f.Routes() {
+		m.mux.Handle(rt.Method+" "+rt.Pattern, s.route(m, rt))
+	}
+	m.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		s.fail(w, r, f, m.unmatched(r))
+	})
+	return m
+}
+
+// unmatched tells a path no route has (404) from a method the path does not
+// allow (405).
+func (m *mountedFormat) unmatched(r *http.Request) error {
+	for _, method := range []string{"GET", "PUT", "POST", "PATCH", "DELETE"} {
+		probe := r.Clone(r.Context())
+		probe.Method = method
+		if _, pattern := m.mux.Handler(probe); pattern != "/" && pattern != "" {
+			return &format.Error{Status: http.StatusMethodNotAllowed, Code: "UNSUPPORTED",
+				Message: fmt.Sprintf("method %s is not allowed here", r.Method)}
+		}
+	}
+	return fmt.Errorf("%w: %s", repo.ErrNotFound, r.URL.Path)
+}
+
+// route wraps a format's handler with the permission check.
+func (s *Server) route(m *mountedFormat, rt format.Route) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fr := r.Context().Value(formatRequestKey{}).(*format.Request)
+		fr.Request = r
+		info(r.Context()).route = rt.Method + " " + rt.Pattern
+		target := auth.Target{Repository: fr.Repo.Name, AnonymousRead: fr.Repo.AnonymousRead}
+		if err := auth.Authorize(fr.User, target, rt.Permission); err != nil {
+			s.fail(w, r, m, err)
+			return
+		}
+		if err := rt.Handle(w, fr); err != nil {
+			s.fail(w, r, m, err)
+		}
+	})
+}
+
+// serveRepository answers /repository/{name}/{path...}: it finds the
+// repository and its format, authenticates the caller and hands the request
+// to the format's routes with the path relative to the repository.
+func (s *Server) serveRepository(w http.ResponseWriter, r *http.Request) {
+	ri := info(r.Context())
+	ri.route = "/repository/{name}/"
+	escaped := strings.TrimPrefix(rawPath(r), "/repository/")
+	name, rest, hasSlash := strings.Cut(escaped, "/")
+	rp, err := s.repos.Get(r.Context(), name)
+	if err != nil {
+		s.fail(w, r, nil, err)
+		return
+	}
+	ri.repo, ri.format = rp.Name, rp.Format
+	f := s.formats[rp.Format]
+	if f == nil {
+		s.fail(w, r, nil, fmt.Errorf("repository %s has format %q, which this arca does not serve",
+			rp.Name, rp.Format))
+		return
+	}
+	if !hasSlash {
+		http.Redirect(w, r, s.BaseURL(r)+"/repository/"+rp.Name+"/", http.StatusMovedPermanently)
+		return
+	}
+	if !rp.Online {
+		s.fail(w, r, f, fmt.Errorf("%s: %w", rp.Name, repo.ErrOffline))
+		return
+	}
+	if err := checkEncodedSlash(f.Format, "/"+rest); err != nil {
+		s.fail(w, r, f, err)
+		return
+	}
+	user, err := s.auth.Authenticate(r.Context(), r)
+	if err != nil {
+		s.fail(w, r, f, err)
+		return
+	}
+	decoded, err := url.PathUnescape(rest)
+	if err != nil {
+		s.fail(w, r, f, fmt.Errorf("%w: %w", urlpath.ErrInvalid, err))
+		return
+	}
+	fr := &format.Request{Repo: rp, Path: decoded, User: user, BaseURL: s.BaseURL(r)}
+	sub := r.WithContext(context.WithValue(r.Context(), formatRequestKey{}, fr))
+	sub.URL = &url.URL{Path: "/" + decoded, RawPath: "/" + rest, RawQuery: r.URL.RawQuery}
+	f.mux.ServeHTTP(w, sub)
+}
+
+// checkEncodedSlash refuses a percent-encoded slash unless the format claims
+// it for a name.
+func checkEncodedSlash(f format.Format, escaped string) error {
+	encoded, err := urlpath.Check(escaped)
+	if err != nil || !encoded {
+		return err
+	}
+	if sn, ok := f.(format.SlashNamer); ok && sn.ClaimsEncodedSlash(escaped) {
+		return nil
+	}
+	return fmt.Errorf("%w: an encoded slash is not allowed in this path", urlpath.ErrInvalid)
+}
