@@ -24,6 +24,8 @@
 // a name (npm's "@scope%2fname"). The parts either side of such a slash must
 // be non-empty and pass the same rules, so "a%2f..%2fb" is refused.
 //
-// A ';' has no special meaning: unlike some servlet containers, arca does not
-// strip path parameters, so "..;" is an ordinary (if odd) name and accepted.
+// A ';' has no meaning to arca, but servlet containers and some proxies cut
+// a segment at ';' (a path parameter), so a segment whose part before the
+// first ';' is "." or ".." ("..;", "..;jsessionid=1") is refused too: a proxy
+// in front of arca could otherwise read it as "..".
 package urlpath

@@ -95,11 +95,12 @@ func checkSegment(raw string) (slash bool, err error) {
 // problem found, or returns "".
 func checkStage(s string) string {
 	for _, part := range strings.Split(s, "/") {
-		switch part {
-		case "":
+		name, _, _ := strings.Cut(part, ";") // as a servlet container reads it
+		switch {
+		case part == "":
 			return "has an empty name next to an encoded slash"
-		case ".", "..":
-			return fmt.Sprintf("is or decodes to a %q segment", part)
+		case name == "." || name == "..":
+			return fmt.Sprintf("is or decodes to a %q segment", name)
 		}
 	}
 	for i := 0; i < len(s); i++ {

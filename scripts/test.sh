@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Runs arca's whole test suite on a Debian machine, installing first what the
+# tests need: Debian packages with apt-get, Go tools with `go install` into a
+# cache folder that later runs reuse. CI runs exactly this script.
+#
+# Steps: gofmt (no diff), go vet, staticcheck, unit tests with -race, then
+# the end-to-end tests against a normal (non-race) build of the arca binary.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+tools="${ARCA_TOOLS_CACHE:-$HOME/.cache/arca-tools}"
+export GOBIN="$tools/bin"
+export PATH="$GOBIN:$PATH"
+mkdir -p "$GOBIN"
+
+# Debian packages: curl drives the raw end-to-end tests; maven brings the
+# local Maven repository under /usr/share/maven-repo that they upload.
+packages=()
+command -v curl >/dev/null || packages+=(curl)
+{ command -v mvn >/dev/null && [ -d /usr/share/maven-repo ]; } || packages+=(maven)
+if [ ${#packages[@]} -gt 0 ]; then
+  echo "== installing Debian packages: ${packages[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${packages[@]}"
+fi
+
+# Go tools, pinned, installed once into the cache.
+[ -x "$GOBIN/staticcheck" ] || go install honnef.co/go/tools/cmd/staticcheck@v0.8.2
+
+echo "== gofmt"
+unformatted=$(gofmt -l $(find . -name '*.go' -not -path './.git/*'))
+if [ -n "$unformatted" ]; then
+  echo "gofmt would change:"; echo "$unformatted"; exit 1
+fi
+
+echo "== go vet"
+go vet ./...
+
+echo "== staticcheck"
+staticcheck ./...
+
+echo "== unit tests (-race)"
+go test -race -count=1 $(go list ./... | grep -v /e2e)
+
+echo "== end-to-end tests"
+bin="$(mktemp -d)/arca"
+go build -o "$bin" ./cmd/arca
+ARCA_BIN="$bin" go test -count=1 -timeout 10m ./e2e/...
