@@ -107,7 +107,7 @@ func (s *Service) CheckPassword(ctx context.Context, user, password string) (*Pr
 	if errors.Is(err, meta.ErrNotFound) {
 		// Spend the same time as for a known user, so that timing does not
 		// reveal which user names exist.
-		bcrypt.CompareHashAndPassword(dummyHash, []byte(password)) //nolint:errcheck // timing only
+		bcrypt.CompareHashAndPassword(dummyHash(), []byte(password)) //nolint:errcheck // timing only
 		return nil, fmt.Errorf("%w: wrong user name or password", ErrUnauthenticated)
 	}
 	if err != nil {
@@ -126,7 +126,12 @@ func (s *Service) CheckPassword(ctx context.Context, user, password string) (*Pr
 	return &p, nil
 }
 
-var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("arca-timing-equalizer"), bcrypt.DefaultCost)
+// dummyHash is a hash to compare against when the user does not exist. It
+// is made on first use, not at start, since bcrypt takes a while.
+var dummyHash = sync.OnceValue(func() []byte {
+	h, _ := bcrypt.GenerateFromPassword([]byte("arca-timing-equalizer"), bcrypt.DefaultCost)
+	return h
+})
 
 // Authorize reports whether p may act with perm on t: nil, ErrUnauthenticated
 // for an anonymous caller, or ErrDenied for a known one.
