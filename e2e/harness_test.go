@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -70,8 +71,17 @@ type instance struct {
 	Env  []string
 	Args []string
 	cmd  *exec.Cmd
-	logs *bytes.Buffer
 	done chan struct{}
+
+	mu   sync.Mutex
+	logs bytes.Buffer
+}
+
+// Logs returns what the process has logged so far.
+func (in *instance) Logs() string {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return in.logs.String()
 }
 
 // start runs arca on a new temporary data folder.
@@ -102,7 +112,6 @@ func (in *instance) Start() {
 	if err := in.cmd.Start(); err != nil {
 		in.t.Fatal(err)
 	}
-	in.logs = &bytes.Buffer{}
 	in.done = make(chan struct{})
 	ready := make(chan string, 1)
 	go in.readLogs(stderr, ready)
@@ -110,9 +119,9 @@ func (in *instance) Start() {
 	case addr := <-ready:
 		in.Addr, in.URL = addr, "http://"+addr
 	case <-in.done:
-		in.t.Fatalf("arca exited before it was ready:\n%s", in.logs.String())
+		in.t.Fatalf("arca exited before it was ready:\n%s", in.Logs())
 	case <-time.After(15 * time.Second):
-		in.t.Fatalf("arca not ready after 15s:\n%s", in.logs.String())
+		in.t.Fatalf("arca not ready after 15s:\n%s", in.Logs())
 	}
 }
 
@@ -123,7 +132,9 @@ func (in *instance) readLogs(r io.Reader, ready chan<- string) {
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
 		line := sc.Bytes()
+		in.mu.Lock()
 		in.logs.Write(append(line, '\n'))
+		in.mu.Unlock()
 		var rec struct {
 			Msg  string `json:"msg"`
 			Addr string `json:"addr"`
@@ -148,7 +159,7 @@ func (in *instance) Stop() {
 		<-in.done
 	}
 	if in.t.Failed() {
-		in.t.Logf("arca log:\n%s", in.logs.String())
+		in.t.Logf("arca log:\n%s", in.Logs())
 	}
 	in.cmd = nil
 }

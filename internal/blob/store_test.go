@@ -452,7 +452,7 @@ func TestResumableUpload(t *testing.T) {
 	appendAt(t, s, id, -1, parts[4], int64(len(whole)))
 
 	want := digests(whole)
-	info, err := s.CommitUpload(ctx, id, blob.Expect{Size: want.Size, Digests: want.Digests})
+	info, err := s.CommitUpload(ctx, id, blob.Expect(want))
 	if err != nil {
 		t.Fatalf("CommitUpload: %v", err)
 	}

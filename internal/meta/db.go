@@ -124,6 +124,10 @@ func (db *DB) WithTx(ctx context.Context, fn func(q Queries) error) error {
 	if err != nil {
 		return fmt.Errorf("begin transaction: %w", err)
 	}
+	// Should fn panic (net/http recovers handler panics), the transaction
+	// must still end: left open it would hold SQLite's write lock for good.
+	// After Commit or Rollback this is a no-op.
+	defer tx.Rollback() //nolint:errcheck // see above
 	if err := fn(queries{db: tx, d: db.dialect}); err != nil {
 		tx.Rollback() //nolint:errcheck // fn's error is the one to report.
 		return err

@@ -22,6 +22,24 @@ type Entry struct {
 	LastModified string `json:"lastModified,omitempty"`
 }
 
+// MarshalJSON writes a file's size even when it is 0, which omitempty
+// would drop; a folder has only a name and a type.
+func (e Entry) MarshalJSON() ([]byte, error) {
+	if e.Type != "file" {
+		return json.Marshal(struct {
+			Name string `json:"name"`
+			Type string `json:"type"`
+		}{e.Name, e.Type})
+	}
+	return json.Marshal(struct {
+		Name         string `json:"name"`
+		Type         string `json:"type"`
+		Size         int64  `json:"size"`
+		SHA256       string `json:"sha256,omitempty"`
+		LastModified string `json:"lastModified,omitempty"`
+	}{e.Name, e.Type, e.Size, e.SHA256, e.LastModified})
+}
+
 // Listing is a folder's JSON document.
 type Listing struct {
 	Path     string  `json:"path"`
@@ -33,15 +51,18 @@ type Listing struct {
 // exists.
 func (f *Format) list(w http.ResponseWriter, r *format.Request) error {
 	l := Listing{Path: r.Path, Children: []Entry{}}
-	lastDir := ""
+	// Folders are remembered in a set rather than by the last one seen: a
+	// database whose collation is not byte order may interleave "sub/..."
+	// with "sub-x" and would otherwise list "sub" twice.
+	dirs := map[string]bool{}
 	// TODO: the listing reads every path under the folder, not only its
 	// direct children; a folder with very many files below it lists slowly.
 	err := f.repos.AssetsUnder(r.Context(), r.Repo, r.Path, func(a repo.Asset) error {
 		rest := strings.TrimPrefix(a.Path, r.Path)
 		if dir, _, isDir := strings.Cut(rest, "/"); isDir {
-			if dir != lastDir {
+			if !dirs[dir] {
 				l.Children = append(l.Children, Entry{Name: dir, Type: "dir"})
-				lastDir = dir
+				dirs[dir] = true
 			}
 			return nil
 		}
@@ -74,11 +95,13 @@ func wantsJSON(accept string) bool {
 }
 
 var listingPage = template.Must(template.New("listing").Funcs(template.FuncMap{
+	// href starts with "./" so that a name holding a colon ("a:b.txt")
+	// stays a relative link instead of reading as a URL scheme.
 	"href": func(e Entry) string {
 		if e.Type == "dir" {
-			return url.PathEscape(e.Name) + "/"
+			return "./" + url.PathEscape(e.Name) + "/"
 		}
-		return url.PathEscape(e.Name)
+		return "./" + url.PathEscape(e.Name)
 	},
 }).Parse(`<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>{{.Repo}}/{{.Path}}</title></head>

@@ -139,7 +139,7 @@ func (s *Service) FlushDownloads(ctx context.Context) error {
 	if len(marks) == 0 {
 		return nil
 	}
-	return s.db.WithTx(ctx, func(q meta.Queries) error {
+	err := s.db.WithTx(ctx, func(q meta.Queries) error {
 		for id, at := range marks {
 			if err := q.TouchAsset(ctx, id, at); err != nil {
 				return err
@@ -147,6 +147,18 @@ func (s *Service) FlushDownloads(ctx context.Context) error {
 		}
 		return nil
 	})
+	if err != nil {
+		// Nothing was written: keep the marks for the next flush, unless
+		// a newer download of the same asset was noted meanwhile.
+		s.marksMu.Lock()
+		for id, at := range marks {
+			if cur, ok := s.marks[id]; !ok || at.After(cur) {
+				s.marks[id] = at
+			}
+		}
+		s.marksMu.Unlock()
+	}
+	return err
 }
 
 // RunDownloadMarks flushes the download marks every interval until ctx

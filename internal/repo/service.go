@@ -24,10 +24,18 @@ type Service struct {
 
 	mu    sync.RWMutex
 	cache map[string]*Repository // by name; definitions change rarely
+	// gen counts invalidations. Get caches what it read only if none
+	// happened meanwhile: a row read before an Update committed must not
+	// be stored after that Update emptied the cache.
+	gen uint64
 
 	marksMu sync.Mutex
 	marks   map[int64]time.Time // asset id -> last download, not yet written
 }
+
+// testHookGetRead, when set by a test, runs in Get between reading a
+// definition from the database and caching it.
+var testHookGetRead func(name string)
 
 // NewService returns a service over the stores, knowing no format yet.
 func NewService(db *meta.DB, blobs *blob.Store) *Service {
@@ -114,7 +122,7 @@ func (s *Service) Delete(ctx context.Context, name string) error {
 // Get returns a repository definition. The result is shared: do not modify.
 func (s *Service) Get(ctx context.Context, name string) (*Repository, error) {
 	s.mu.RLock()
-	r := s.cache[name]
+	r, gen := s.cache[name], s.gen
 	s.mu.RUnlock()
 	if r != nil {
 		return r, nil
@@ -127,8 +135,13 @@ func (s *Service) Get(ctx context.Context, name string) (*Repository, error) {
 	if err != nil {
 		return nil, err
 	}
+	if testHookGetRead != nil {
+		testHookGetRead(name)
+	}
 	s.mu.Lock()
-	s.cache[name] = r
+	if s.gen == gen {
+		s.cache[name] = r
+	}
 	s.mu.Unlock()
 	return r, nil
 }
@@ -153,6 +166,7 @@ func (s *Service) List(ctx context.Context, after string, limit int) ([]*Reposit
 func (s *Service) forget(name string) {
 	s.mu.Lock()
 	delete(s.cache, name)
+	s.gen++
 	s.mu.Unlock()
 }
 

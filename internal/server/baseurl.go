@@ -1,7 +1,6 @@
 package server
 
 import (
-	"net"
 	"net/http"
 	"net/netip"
 	"strings"
@@ -57,14 +56,41 @@ func firstValue(h string) string {
 }
 
 // validHost accepts host or host:port made of characters a Host header may
-// hold, so that a forwarded value cannot inject a path or a scheme.
+// hold (RFC 3986's reg-name and IP-literal, and a numeric port), so that a
+// forwarded value cannot inject a path, a scheme, markup or anything else
+// into the links built from it.
 func validHost(h string) bool {
-	if h == "" || len(h) > 255 || strings.ContainsAny(h, "/\\@?# \t") {
+	if h == "" || len(h) > 255 {
 		return false
 	}
-	host := h
-	if hp, _, err := net.SplitHostPort(h); err == nil {
-		host = hp
+	for i := range len(h) {
+		if !validHostByte(h[i]) {
+			return false
+		}
 	}
-	return host != ""
+	host, port := h, ""
+	if i := strings.LastIndexByte(h, ':'); i >= 0 && !strings.HasSuffix(h, "]") {
+		host, port = h[:i], h[i+1:]
+	}
+	for _, c := range port {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	if strings.HasPrefix(host, "[") && strings.HasSuffix(host, "]") {
+		a, err := netip.ParseAddr(host[1 : len(host)-1])
+		return err == nil && a.Is6()
+	}
+	return host != "" && !strings.ContainsAny(host, ":[]")
+}
+
+// validHostByte reports whether c may appear in a Host value: unreserved,
+// sub-delims (but not the ',' that separates forwarded values), ':' and
+// the brackets of an IP-literal.
+func validHostByte(c byte) bool {
+	switch {
+	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		return true
+	}
+	return strings.IndexByte("-._~!$&'()*+;=:[]", c) >= 0
 }

@@ -24,23 +24,32 @@ func (s *Server) mount(f format.Format) *mountedFormat {
 		m.mux.Handle(rt.Method+" "+rt.Pattern, s.route(m, rt))
 	}
 	m.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		s.fail(w, r, f, m.unmatched(r))
+		allowed, err := m.unmatched(r)
+		if len(allowed) > 0 {
+			// A 405 must list the methods the path does allow (RFC 9110).
+			w.Header().Set("Allow", strings.Join(allowed, ", "))
+		}
+		s.fail(w, r, f, err)
 	})
 	return m
 }
 
 // unmatched tells a path no route has (404) from a method the path does not
-// allow (405).
-func (m *mountedFormat) unmatched(r *http.Request) error {
-	for _, method := range []string{"GET", "PUT", "POST", "PATCH", "DELETE"} {
+// allow (405), and returns the methods the path allows.
+func (m *mountedFormat) unmatched(r *http.Request) ([]string, error) {
+	var allowed []string
+	for _, method := range []string{"GET", "HEAD", "PUT", "POST", "PATCH", "DELETE"} {
 		probe := r.Clone(r.Context())
 		probe.Method = method
 		if _, pattern := m.mux.Handler(probe); pattern != "/" && pattern != "" {
-			return &format.Error{Status: http.StatusMethodNotAllowed, Code: "UNSUPPORTED",
-				Message: fmt.Sprintf("method %s is not allowed here", r.Method)}
+			allowed = append(allowed, method)
 		}
 	}
-	return fmt.Errorf("%w: %s", repo.ErrNotFound, r.URL.Path)
+	if len(allowed) > 0 {
+		return allowed, &format.Error{Status: http.StatusMethodNotAllowed, Code: "UNSUPPORTED",
+			Message: fmt.Sprintf("method %s is not allowed here", r.Method)}
+	}
+	return nil, fmt.Errorf("%w: %s", repo.ErrNotFound, r.URL.Path)
 }
 
 // route wraps a format's handler with the permission check.

@@ -410,16 +410,16 @@ func testCommitSameKeyConcurrently(t *testing.T, d blob.Driver) {
 		wg.Go(func() {
 			tmp, err := d.Create(ctx)
 			if err != nil {
-				errs[i] = fmt.Errorf("Create: %w", err)
+				errs[i] = fmt.Errorf("create: %w", err)
 				return
 			}
 			defer tmp.Abort() //nolint:errcheck // checked elsewhere
 			if _, err := tmp.Write(data); err != nil {
-				errs[i] = fmt.Errorf("Write: %w", err)
+				errs[i] = fmt.Errorf("write: %w", err)
 				return
 			}
 			if err := tmp.Commit(ctx, k); err != nil {
-				errs[i] = fmt.Errorf("Commit: %w", err)
+				errs[i] = fmt.Errorf("commit: %w", err)
 			}
 		})
 	}
