@@ -17,6 +17,7 @@ import (
 	"arca/internal/blob"
 	"arca/internal/blob/filesystem"
 	"arca/internal/config"
+	"arca/internal/gc"
 	"arca/internal/meta"
 	"arca/internal/server"
 )
@@ -87,9 +88,10 @@ func serve(ctx context.Context, cfg config.Config) error {
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
+	collector := gc.New(db, blobs, time.Duration(cfg.GC.GracePeriod), log)
 	srv := server.New(server.Options{
 		BaseURL: cfg.BaseURL, TrustedProxies: cfg.Prefixes(), Version: version,
-	}, log, db, blobs, repos, authn, formats.list)
+	}, log, server.Services{DB: db, Blobs: blobs, Repos: repos, Auth: authn, GC: collector}, formats.list)
 	baseURL := cfg.BaseURL
 	if baseURL == "" {
 		baseURL = "http://" + l.Addr().String()

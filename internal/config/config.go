@@ -46,6 +46,17 @@ type Config struct {
 	// AdminPassword is the password given to the admin user created on first
 	// start; when empty a random one is written to <data>/admin.password.
 	AdminPassword string `yaml:"adminPassword"`
+	// GC configures garbage collection of unused blobs.
+	GC GC `yaml:"gc"`
+}
+
+// GC configures garbage collection.
+type GC struct {
+	// GracePeriod spares blobs younger than this, so that uploads in flight
+	// are never hurt.
+	GracePeriod Duration `yaml:"gracePeriod"`
+	// Schedule, when positive, runs garbage collection at this interval.
+	Schedule Duration `yaml:"schedule"`
 }
 
 // Duration is a time.Duration written in Go syntax ("90s", "24h").
@@ -72,6 +83,7 @@ func Default() Config {
 		LogFormat:        "text",
 		LogLevel:         "info",
 		UploadSessionTTL: Duration(24 * time.Hour),
+		GC:               GC{GracePeriod: Duration(time.Hour)},
 	}
 }
 
@@ -208,6 +220,9 @@ func (c *Config) Validate() error {
 	case "debug", "info", "warn", "error":
 	default:
 		errs = append(errs, fmt.Errorf("logLevel: unknown level %q", c.LogLevel))
+	}
+	if c.GC.GracePeriod < 0 || c.GC.Schedule < 0 {
+		errs = append(errs, errors.New("gc: gracePeriod and schedule must not be negative"))
 	}
 	if c.UploadSessionTTL <= 0 {
 		errs = append(errs, errors.New("uploadSessionTTL: must be positive"))

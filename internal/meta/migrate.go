@@ -73,6 +73,42 @@ CREATE TABLE users (
 	created_at BIGINT NOT NULL
 );
 `,
+	2: `
+ALTER TABLE users ADD COLUMN updated_at BIGINT NOT NULL DEFAULT 0;
+CREATE TABLE permissions (
+	user_id BIGINT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+	repository_id BIGINT NOT NULL REFERENCES repositories (id) ON DELETE CASCADE,
+	actions TEXT NOT NULL,
+	PRIMARY KEY (user_id, repository_id)
+);
+CREATE INDEX permissions_repository ON permissions (repository_id);
+CREATE TABLE tokens (
+	id TEXT PRIMARY KEY,
+	user_id BIGINT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+	name TEXT NOT NULL,
+	secret_hash TEXT NOT NULL UNIQUE,
+	created_at BIGINT NOT NULL,
+	expires_at BIGINT NOT NULL,
+	last_used_at BIGINT NOT NULL DEFAULT 0
+);
+CREATE INDEX tokens_user ON tokens (user_id);
+CREATE TABLE audit_events (
+	id {{serial}},
+	at BIGINT NOT NULL,
+	actor TEXT NOT NULL,
+	action TEXT NOT NULL,
+	repository TEXT NOT NULL,
+	path TEXT NOT NULL,
+	remote TEXT NOT NULL,
+	outcome TEXT NOT NULL,
+	detail TEXT NOT NULL
+);
+CREATE TABLE leases (
+	name TEXT PRIMARY KEY,
+	holder TEXT NOT NULL,
+	expires_at BIGINT NOT NULL
+);
+`,
 }
 
 // migrate applies the migrations newer than the database's version, each in

@@ -34,6 +34,24 @@ type Queries interface {
 
 	CreateUser(ctx context.Context, u *User) error
 	User(ctx context.Context, name string) (User, error)
+	UserByID(ctx context.Context, id int64) (User, error)
+	ListUsers(ctx context.Context, after string, limit int) ([]User, error)
+	UpdateUser(ctx context.Context, u *User) error
+	DeleteUser(ctx context.Context, name string) error
+	SetGrants(ctx context.Context, userID int64, grants []Grant) error
+	Grants(ctx context.Context, userID int64) ([]Grant, error)
+
+	CreateToken(ctx context.Context, t *Token) error
+	TokenBySecretHash(ctx context.Context, hash string) (Token, error)
+	Tokens(ctx context.Context, userID int64) ([]Token, error)
+	DeleteToken(ctx context.Context, userID int64, id string) error
+	TouchToken(ctx context.Context, id string, at time.Time) error
+
+	AddAuditEvent(ctx context.Context, e *AuditEvent) error
+	AuditEvents(ctx context.Context, before int64, limit int) ([]AuditEvent, error)
+
+	AcquireLease(ctx context.Context, name, holder string, ttl time.Duration) (bool, error)
+	ReleaseLease(ctx context.Context, name, holder string) error
 }
 
 // Repository is a repository's row. Settings is its JSON document as the
@@ -74,6 +92,7 @@ type User struct {
 	PasswordHash string
 	Admin        bool
 	CreatedAt    time.Time
+	UpdatedAt    time.Time
 }
 
 // nanos stores a time as Unix nanoseconds; the zero time is 0.

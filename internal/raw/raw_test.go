@@ -94,7 +94,8 @@ func newEnv(t *testing.T, defs ...string) *env {
 	}
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, nil))
-	srv := server.New(server.Options{}, log, db, blobs, repos, authn, []format.Format{f})
+	srv := server.New(server.Options{}, log,
+		server.Services{DB: db, Blobs: blobs, Repos: repos, Auth: authn}, []format.Format{f})
 	ts := httptest.NewServer(srv)
 	t.Cleanup(ts.Close)
 	return &env{ts: ts, repos: repos, blobs: root, logs: logs}

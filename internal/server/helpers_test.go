@@ -96,7 +96,7 @@ func newTestEnv(t *testing.T, opts Options) *testEnv {
 	}
 	logs := &logBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	srv := New(opts, log, db, blobs, repos, authn, []format.Format{rawFormat})
+	srv := New(opts, log, Services{DB: db, Blobs: blobs, Repos: repos, Auth: authn}, []format.Format{rawFormat})
 	ts := httptest.NewServer(srv)
 	t.Cleanup(ts.Close)
 	return &testEnv{srv: srv, ts: ts, db: db, repos: repos, data: data, logs: logs}

@@ -18,6 +18,7 @@ import (
 	"arca/internal/auth"
 	"arca/internal/blob"
 	"arca/internal/format"
+	"arca/internal/gc"
 	"arca/internal/meta"
 	"arca/internal/repo"
 )
@@ -32,6 +33,15 @@ type Options struct {
 	Version string
 }
 
+// Services are what the edge calls.
+type Services struct {
+	DB    *meta.DB
+	Blobs *blob.Store
+	Repos *repo.Service
+	Auth  *auth.Service
+	GC    *gc.Collector
+}
+
 // Server is the HTTP edge.
 type Server struct {
 	opts    Options
@@ -40,6 +50,7 @@ type Server struct {
 	blobs   *blob.Store
 	repos   *repo.Service
 	auth    *auth.Service
+	gc      *gc.Collector
 	formats map[string]*mountedFormat
 	started time.Time
 	handler http.Handler
@@ -52,11 +63,10 @@ type mountedFormat struct {
 }
 
 // New builds the edge over the services, serving the given formats.
-func New(opts Options, log *slog.Logger, db *meta.DB, blobs *blob.Store,
-	repos *repo.Service, authn *auth.Service, formats []format.Format) *Server {
+func New(opts Options, log *slog.Logger, svc Services, formats []format.Format) *Server {
 	s := &Server{
-		opts: opts, log: log, db: db, blobs: blobs, repos: repos, auth: authn,
-		formats: map[string]*mountedFormat{}, started: time.Now(),
+		opts: opts, log: log, db: svc.DB, blobs: svc.Blobs, repos: svc.Repos, auth: svc.Auth,
+		gc: svc.GC, formats: map[string]*mountedFormat{}, started: time.Now(),
 	}
 	for _, f := range formats {
 		s.formats[f.ID()] = s.mount(f)
