@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"arca/internal/audit"
 	"arca/internal/auth"
 	"arca/internal/blob"
 	"arca/internal/blob/filesystem"
@@ -91,7 +92,8 @@ func serve(ctx context.Context, cfg config.Config) error {
 	collector := gc.New(db, blobs, time.Duration(cfg.GC.GracePeriod), log)
 	srv := server.New(server.Options{
 		BaseURL: cfg.BaseURL, TrustedProxies: cfg.Prefixes(), Version: version,
-	}, log, server.Services{DB: db, Blobs: blobs, Repos: repos, Auth: authn, GC: collector}, formats.list)
+	}, log, server.Services{DB: db, Blobs: blobs, Repos: repos, Auth: authn,
+		Audit: audit.New(db, log), GC: collector}, formats.list)
 	baseURL := cfg.BaseURL
 	if baseURL == "" {
 		baseURL = "http://" + l.Addr().String()

@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -30,6 +31,10 @@ var (
 	ErrUnauthenticated = errors.New("authentication required")
 	// ErrDenied: a known user lacks the permission (HTTP 403).
 	ErrDenied = errors.New("permission denied")
+	// ErrInvalid: a user or token definition is malformed (HTTP 400).
+	ErrInvalid = errors.New("invalid")
+	// ErrLastAdmin: the change would leave no admin (HTTP 409).
+	ErrLastAdmin = errors.New("the last admin cannot be removed")
 )
 
 // Permission is what an action on a repository needs.
@@ -45,8 +50,22 @@ const (
 
 // Principal is an authenticated caller. A nil *Principal is anonymous.
 type Principal struct {
+	ID    int64
 	Name  string
 	Admin bool
+	// Fresh is set when the credentials were just checked against the
+	// store rather than remembered: the edge audits such a check as a login.
+	Fresh bool
+	// Token is the id of the token the caller used, "" for a password.
+	Token string
+
+	grants map[string]map[Permission]bool // repository -> actions
+}
+
+// Can reports whether the principal holds perm on a repository, ignoring
+// the admin flag.
+func (p *Principal) Can(repository string, perm Permission) bool {
+	return p.grants[repository][perm]
 }
 
 // Target is what a permission is asked on.
@@ -55,17 +74,18 @@ type Target struct {
 	AnonymousRead bool
 }
 
-// Service authenticates requests against the user table.
+// Service authenticates requests and manages users and tokens.
 type Service struct {
 	db *meta.DB
 
 	mu       sync.Mutex
-	verified map[[sha256.Size]byte]verifiedEntry
+	verified map[[sha256.Size]byte]verifiedEntry // remembered password checks
+	touched  map[string]time.Time                // token id -> last recorded use
 }
 
 type verifiedEntry struct {
-	principal Principal
-	expires   time.Time
+	userID  int64
+	expires time.Time
 }
 
 // verifiedTTL bounds how long a remembered password check is trusted.
@@ -76,18 +96,37 @@ const maxVerified = 4096
 
 // NewService returns an authentication service over db.
 func NewService(db *meta.DB) *Service {
-	return &Service{db: db, verified: map[[sha256.Size]byte]verifiedEntry{}}
+	return &Service{db: db, verified: map[[sha256.Size]byte]verifiedEntry{},
+		touched: map[string]time.Time{}}
 }
 
-// Authenticate returns the caller of r: nil for an anonymous request, or
-// ErrUnauthenticated when credentials are present but wrong.
+// TokenUser is the basic-auth user name that says "the password is a token",
+// as pip, twine and other clients send it.
+const TokenUser = "__token__"
+
+// Authenticate returns the caller of r: nil for an anonymous request, or an
+// error wrapping ErrUnauthenticated when credentials are present but wrong.
+// It accepts basic auth with a password, basic auth with a token as the
+// password (user TokenUser or the token's owner), and Bearer tokens.
 func (s *Service) Authenticate(ctx context.Context, r *http.Request) (*Principal, error) {
+	header := r.Header.Get("Authorization")
+	if header == "" {
+		return nil, nil
+	}
+	if scheme, secret, ok := strings.Cut(header, " "); ok && strings.EqualFold(scheme, "Bearer") {
+		return s.CheckToken(ctx, strings.TrimSpace(secret), "")
+	}
 	user, password, ok := r.BasicAuth()
 	if !ok {
-		if r.Header.Get("Authorization") != "" {
-			return nil, fmt.Errorf("%w: unsupported authorization scheme", ErrUnauthenticated)
+		return nil, fmt.Errorf("%w: unsupported authorization scheme", ErrUnauthenticated)
+	}
+	if user == TokenUser {
+		return s.CheckToken(ctx, password, "")
+	}
+	if strings.HasPrefix(password, TokenPrefix) {
+		if p, err := s.CheckToken(ctx, password, user); err == nil {
+			return p, nil
 		}
-		return nil, nil
 	}
 	return s.CheckPassword(ctx, user, password)
 }
@@ -100,8 +139,10 @@ func (s *Service) CheckPassword(ctx context.Context, user, password string) (*Pr
 	e, ok := s.verified[key]
 	s.mu.Unlock()
 	if ok && now.Before(e.expires) {
-		p := e.principal
-		return &p, nil
+		u, err := s.db.Queries().UserByID(ctx, e.userID)
+		if err == nil && u.Name == user {
+			return s.principal(ctx, u, false)
+		}
 	}
 	u, err := s.db.Queries().User(ctx, user)
 	if errors.Is(err, meta.ErrNotFound) {
@@ -114,16 +155,41 @@ func (s *Service) CheckPassword(ctx context.Context, user, password string) (*Pr
 		return nil, err
 	}
 	if bcrypt.CompareHashAndPassword([]byte(u.PasswordHash), []byte(password)) != nil {
-		return nil, fmt.Errorf("%w: wrong user name or password", ErrUnauthenticated)
+		return nil, fmt.Errorf("%w: wrong user name or password for %s", ErrUnauthenticated, user)
 	}
-	p := Principal{Name: u.Name, Admin: u.Admin}
 	s.mu.Lock()
 	if len(s.verified) >= maxVerified {
 		clear(s.verified)
 	}
-	s.verified[key] = verifiedEntry{principal: p, expires: now.Add(verifiedTTL)}
+	s.verified[key] = verifiedEntry{userID: u.ID, expires: now.Add(verifiedTTL)}
 	s.mu.Unlock()
-	return &p, nil
+	return s.principal(ctx, u, true)
+}
+
+// principal loads a user's permissions.
+func (s *Service) principal(ctx context.Context, u meta.User, fresh bool) (*Principal, error) {
+	grants, err := s.db.Queries().Grants(ctx, u.ID)
+	if err != nil {
+		return nil, err
+	}
+	p := &Principal{ID: u.ID, Name: u.Name, Admin: u.Admin, Fresh: fresh,
+		grants: map[string]map[Permission]bool{}}
+	for _, g := range grants {
+		set := map[Permission]bool{}
+		for _, a := range g.Actions {
+			set[Permission(a)] = true
+		}
+		p.grants[g.Repository] = set
+	}
+	return p, nil
+}
+
+// forgetVerified drops every remembered password check, after a change of
+// users, so that an old password stops working at once.
+func (s *Service) forgetVerified() {
+	s.mu.Lock()
+	clear(s.verified)
+	s.mu.Unlock()
 }
 
 // dummyHash is a hash to compare against when the user does not exist. It
@@ -141,12 +207,10 @@ func Authorize(p *Principal, t Target, perm Permission) error {
 		return nil
 	case p == nil:
 		return ErrUnauthenticated
-	case p.Admin:
+	case p.Admin, p.Can(t.Repository, perm):
 		return nil
 	}
-	// TODO: per-repository permissions for users who are not admins do not
-	// exist yet, so such users may do nothing beyond anonymous reads.
-	return fmt.Errorf("%w: %s on %s", ErrDenied, perm, t.Repository)
+	return fmt.Errorf("%w: %s may not %s on %s", ErrDenied, p.Name, perm, t.Repository)
 }
 
 // AdminPasswordFile is the file, inside the data folder, where a generated

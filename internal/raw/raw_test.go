@@ -23,6 +23,7 @@ import (
 	"testing"
 	"time"
 
+	"arca/internal/audit"
 	"arca/internal/auth"
 	"arca/internal/blob"
 	"arca/internal/blob/filesystem"
@@ -95,7 +96,7 @@ func newEnv(t *testing.T, defs ...string) *env {
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, nil))
 	srv := server.New(server.Options{}, log,
-		server.Services{DB: db, Blobs: blobs, Repos: repos, Auth: authn}, []format.Format{f})
+		server.Services{DB: db, Blobs: blobs, Repos: repos, Auth: authn, Audit: audit.New(db, log)}, []format.Format{f})
 	ts := httptest.NewServer(srv)
 	t.Cleanup(ts.Close)
 	return &env{ts: ts, repos: repos, blobs: root, logs: logs}

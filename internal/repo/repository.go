@@ -26,6 +26,8 @@ var (
 	ErrWriteDenied = errors.New("repository is read-only")
 	// ErrOffline: the repository is switched off.
 	ErrOffline = errors.New("repository is offline")
+	// ErrInUse: the repository is still needed, e.g. as a group's member.
+	ErrInUse = errors.New("in use")
 	// ErrInvalid: a definition or request is malformed.
 	ErrInvalid = errors.New("invalid")
 )

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -97,6 +98,9 @@ func (s *Service) Update(ctx context.Context, r *Repository) error {
 	if r.Format != old.Format {
 		return fmt.Errorf("%w: the format of repository %s cannot change", ErrInvalid, r.Name)
 	}
+	if r.Type != old.Type {
+		return fmt.Errorf("%w: the type of repository %s cannot change", ErrInvalid, r.Name)
+	}
 	if err := s.check(r); err != nil {
 		return err
 	}
@@ -116,7 +120,52 @@ func (s *Service) Update(ctx context.Context, r *Repository) error {
 // garbage collection removes once nothing uses them.
 func (s *Service) Delete(ctx context.Context, name string) error {
 	defer s.forget(name)
-	return s.db.Queries().DeleteRepository(ctx, name)
+	return s.db.WithTx(ctx, func(q meta.Queries) error {
+		group, err := groupOf(ctx, q, name)
+		if err != nil {
+			return err
+		}
+		if group != "" {
+			return fmt.Errorf("%w: repository %s is a member of group %s", ErrInUse, name, group)
+		}
+		return q.DeleteRepository(ctx, name)
+	})
+}
+
+// groupOf returns the name of a group repository that lists name as a
+// member, or "".
+func groupOf(ctx context.Context, q meta.Queries, name string) (string, error) {
+	after := ""
+	for {
+		rows, err := q.ListRepositories(ctx, after, 500)
+		if err != nil {
+			return "", err
+		}
+		for _, row := range rows {
+			if row.Type != string(Group) {
+				continue
+			}
+			r, err := fromRow(row)
+			if err != nil {
+				return "", err
+			}
+			var g struct {
+				Members []string `json:"members"`
+			}
+			if raw := r.Sections[string(Group)]; raw != nil {
+				if err := json.Unmarshal(raw, &g); err != nil {
+					return "", fmt.Errorf("read members of group %s: %w", r.Name, err)
+				}
+			}
+			if slices.Contains(g.Members, name) {
+				return r.Name, nil
+			}
+		}
+		if len(rows) < 500 {
+			return "", nil
+		}
+		after = rows[len(rows)-1].Name
+	}
 }
 
 // Get returns a repository definition. The result is shared: do not modify.

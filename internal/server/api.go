@@ -4,124 +4,138 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"time"
+	"strconv"
+	"strings"
 
 	"arca/internal/auth"
 	"arca/internal/repo"
 )
 
-// maxDefinitionSize bounds a repository definition in a request body.
-const maxDefinitionSize = 1 << 20
+// maxAPIBody bounds a JSON request body of the REST API.
+const maxAPIBody = 1 << 20
 
-// routeAPI registers the REST API under /api/v1.
-// TODO: only the status and the repository endpoints exist; users, tokens,
-// permissions and the OpenAPI document are still to be written.
+// Default and largest page sizes of list endpoints.
+const (
+	defaultPageSize = 100
+	maxPageSize     = 1000
+)
+
+// access says who may call an endpoint at all; finer checks happen in the
+// handler.
+type access int
+
+const (
+	anyone        access = iota // anonymous callers too
+	authenticated               // any known user
+	adminOnly                   // users with the admin flag
+)
+
+// apiHandler is a REST handler; it receives the caller (nil if anonymous).
+type apiHandler func(w http.ResponseWriter, r *http.Request, p *auth.Principal) error
+
+// routeAPI registers the REST API under /api/v1. Every endpoint states who
+// may call it and, when it changes something, the action the audit log
+// records.
 func (s *Server) routeAPI(mux *http.ServeMux) {
-	api := func(pattern string, perm auth.Permission, h func(http.ResponseWriter, *http.Request) error) {
+	api := func(pattern string, who access, action string, h apiHandler) {
 		mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 			info(r.Context()).route = pattern
-			err := s.adminOnly(r, perm)
+			p, err := s.authenticate(r)
 			if err == nil {
-				err = h(w, r)
+				err = allowed(p, who)
+			}
+			if err == nil {
+				err = h(w, r, p)
 			}
 			if err != nil {
 				s.fail(w, r, nil, err)
 			}
+			if action != "" && p != nil {
+				repository, subject := "", info(r.Context()).subject
+				if strings.HasPrefix(action, "repository.") {
+					repository, subject = subject, ""
+				}
+				s.auditRequest(w, r, action, repository, subject)
+			}
 		})
 	}
-	api("GET /api/v1/status", auth.Read, s.apiStatus)
-	api("GET /api/v1/repositories", auth.Admin, s.apiListRepositories)
-	api("POST /api/v1/repositories", auth.Admin, s.apiCreateRepository)
-	api("GET /api/v1/repositories/{name}", auth.Admin, s.apiGetRepository)
-	api("PUT /api/v1/repositories/{name}", auth.Admin, s.apiUpdateRepository)
-	api("DELETE /api/v1/repositories/{name}", auth.Admin, s.apiDeleteRepository)
+	api("GET /api/v1/status", anyone, "", s.apiStatus)
+	api("GET /api/v1/openapi.json", anyone, "", s.apiOpenAPI)
+
+	api("GET /api/v1/repositories", anyone, "", s.apiListRepositories)
+	api("POST /api/v1/repositories", adminOnly, "repository.create", s.apiCreateRepository)
+	api("GET /api/v1/repositories/{name}", anyone, "", s.apiGetRepository)
+	api("PUT /api/v1/repositories/{name}", authenticated, "repository.update", s.apiUpdateRepository)
+	api("DELETE /api/v1/repositories/{name}", adminOnly, "repository.delete", s.apiDeleteRepository)
+
+	api("GET /api/v1/users", adminOnly, "", s.apiListUsers)
+	api("POST /api/v1/users", adminOnly, "user.create", s.apiCreateUser)
+	api("GET /api/v1/users/{name}", adminOnly, "", s.apiGetUser)
+	api("PUT /api/v1/users/{name}", adminOnly, "user.update", s.apiUpdateUser)
+	api("DELETE /api/v1/users/{name}", adminOnly, "user.delete", s.apiDeleteUser)
+
+	api("GET /api/v1/tokens", authenticated, "", s.apiListTokens)
+	api("POST /api/v1/tokens", authenticated, "token.create", s.apiCreateToken)
+	api("DELETE /api/v1/tokens/{id}", authenticated, "token.revoke", s.apiRevokeToken)
+
+	api("GET /api/v1/audit", adminOnly, "", s.apiAudit)
+	api("POST /api/v1/gc", adminOnly, "gc.run", s.apiGC)
 }
 
-// adminOnly lets anybody read the status and admins do the rest.
-func (s *Server) adminOnly(r *http.Request, perm auth.Permission) error {
-	if perm == auth.Read {
+// allowed applies an endpoint's access level.
+func allowed(p *auth.Principal, who access) error {
+	switch {
+	case who == anyone:
 		return nil
+	case p == nil:
+		return auth.ErrUnauthenticated
+	case who == adminOnly && !p.Admin:
+		return fmt.Errorf("%w: %s is not an admin", auth.ErrDenied, p.Name)
 	}
-	user, err := s.auth.Authenticate(r.Context(), r)
-	if err != nil {
-		return err
-	}
-	return auth.Authorize(user, auth.Target{Repository: "*"}, perm)
-}
-
-func (s *Server) apiStatus(w http.ResponseWriter, r *http.Request) error {
-	writeJSON(w, http.StatusOK, map[string]any{
-		"version":       s.opts.Version,
-		"uptimeSeconds": int64(time.Since(s.started).Seconds()),
-		"database":      s.db.Dialect(),
-		"blobStore":     s.blobs.DriverName(),
-	})
 	return nil
 }
 
-func (s *Server) apiListRepositories(w http.ResponseWriter, r *http.Request) error {
-	list, err := s.repos.List(r.Context(), r.URL.Query().Get("after"), 1000)
-	if err != nil {
-		return err
+// decodeBody reads a JSON request body into v, refusing unknown fields
+// unless v decodes itself.
+func decodeBody(w http.ResponseWriter, r *http.Request, v any) error {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxAPIBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("%w: request body: %w", repo.ErrInvalid, err)
 	}
+	if dec.More() {
+		return fmt.Errorf("%w: request body: more than one JSON value", repo.ErrInvalid)
+	}
+	return nil
+}
+
+// pageRequest is a list's ?limit=N&after=X.
+type pageRequest struct {
+	limit int
+	after string
+}
+
+func readPage(r *http.Request) (pageRequest, error) {
+	pr := pageRequest{limit: defaultPageSize, after: r.URL.Query().Get("after")}
+	if v := r.URL.Query().Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > maxPageSize {
+			return pr, fmt.Errorf("%w: limit must be a number from 1 to %d", repo.ErrInvalid, maxPageSize)
+		}
+		pr.limit = n
+	}
+	return pr, nil
+}
+
+// writePage answers {"items":[...],"next":"..."}; next is the value for
+// ?after= when the page is full, and empty otherwise.
+func writePage[T any](w http.ResponseWriter, pr pageRequest, items []T, key func(T) string) {
 	next := ""
-	if len(list) == 1000 {
-		next = list[len(list)-1].Name
+	if len(items) == pr.limit && len(items) > 0 {
+		next = key(items[len(items)-1])
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"items": list, "next": next})
-	return nil
-}
-
-// readDefinition decodes a repository definition from the request body.
-func readDefinition(w http.ResponseWriter, r *http.Request) (*repo.Repository, error) {
-	var def repo.Repository
-	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxDefinitionSize)).Decode(&def); err != nil {
-		return nil, fmt.Errorf("%w: repository definition: %w", repo.ErrInvalid, err)
+	if items == nil {
+		items = []T{}
 	}
-	return &def, nil
-}
-
-func (s *Server) apiCreateRepository(w http.ResponseWriter, r *http.Request) error {
-	def, err := readDefinition(w, r)
-	if err != nil {
-		return err
-	}
-	if err := s.repos.Create(r.Context(), def); err != nil {
-		return err
-	}
-	w.Header().Set("Location", s.BaseURL(r)+"/api/v1/repositories/"+def.Name)
-	writeJSON(w, http.StatusCreated, def)
-	return nil
-}
-
-func (s *Server) apiGetRepository(w http.ResponseWriter, r *http.Request) error {
-	def, err := s.repos.Get(r.Context(), r.PathValue("name"))
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, def)
-	return nil
-}
-
-func (s *Server) apiUpdateRepository(w http.ResponseWriter, r *http.Request) error {
-	def, err := readDefinition(w, r)
-	if err != nil {
-		return err
-	}
-	if def.Name != r.PathValue("name") {
-		return fmt.Errorf("%w: the name in the body differs from the one in the path", repo.ErrInvalid)
-	}
-	if err := s.repos.Update(r.Context(), def); err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, def)
-	return nil
-}
-
-func (s *Server) apiDeleteRepository(w http.ResponseWriter, r *http.Request) error {
-	if err := s.repos.Delete(r.Context(), r.PathValue("name")); err != nil {
-		return err
-	}
-	w.WriteHeader(http.StatusNoContent)
-	return nil
+	writeJSON(w, http.StatusOK, map[string]any{"items": items, "next": next})
 }

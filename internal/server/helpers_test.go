@@ -18,6 +18,7 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
+	"arca/internal/audit"
 	"arca/internal/auth"
 	"arca/internal/blob"
 	"arca/internal/blob/filesystem"
@@ -96,7 +97,7 @@ func newTestEnv(t *testing.T, opts Options) *testEnv {
 	}
 	logs := &logBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	srv := New(opts, log, Services{DB: db, Blobs: blobs, Repos: repos, Auth: authn}, []format.Format{rawFormat})
+	srv := New(opts, log, Services{DB: db, Blobs: blobs, Repos: repos, Auth: authn, Audit: audit.New(db, log)}, []format.Format{rawFormat})
 	ts := httptest.NewServer(srv)
 	t.Cleanup(ts.Close)
 	return &testEnv{srv: srv, ts: ts, db: db, repos: repos, data: data, logs: logs}

@@ -19,7 +19,10 @@ type requestInfo struct {
 	route  string
 	format string
 	repo   string
-	err    error
+	user   string
+	// subject names what an API call acted on, for the audit log.
+	subject string
+	err     error
 }
 
 type ctxKey int
@@ -60,6 +63,7 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 		attrs := []slog.Attr{
 			slog.String("request_id", ri.id),
 			slog.String("method", r.Method),
+			slog.String("path", r.URL.Path),
 			slog.String("route", ri.route),
 			slog.Int("status", status),
 			slog.Int64("bytes", rec.bytes),
@@ -68,6 +72,9 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 		}
 		if ri.format != "" {
 			attrs = append(attrs, slog.String("format", ri.format), slog.String("repo", ri.repo))
+		}
+		if ri.user != "" {
+			attrs = append(attrs, slog.String("user", ri.user))
 		}
 		if ri.err != nil {
 			attrs = append(attrs, slog.String("error", ri.err.Error()))

@@ -22,6 +22,7 @@ var problemTable = []struct {
 }{
 	{urlpath.ErrInvalid, http.StatusBadRequest, "INVALID"},
 	{repo.ErrInvalid, http.StatusBadRequest, "INVALID"},
+	{auth.ErrInvalid, http.StatusBadRequest, "INVALID"},
 	{blob.ErrDigestMismatch, http.StatusBadRequest, "DIGEST_INVALID"},
 	{io.ErrUnexpectedEOF, http.StatusBadRequest, "INVALID"},
 	{auth.ErrUnauthenticated, http.StatusUnauthorized, "UNAUTHORIZED"},
@@ -29,6 +30,8 @@ var problemTable = []struct {
 	{repo.ErrWriteDenied, http.StatusForbidden, "DENIED"},
 	{repo.ErrNotFound, http.StatusNotFound, "NOT_FOUND"},
 	{repo.ErrExists, http.StatusConflict, "CONFLICT"},
+	{repo.ErrInUse, http.StatusConflict, "CONFLICT"},
+	{auth.ErrLastAdmin, http.StatusConflict, "CONFLICT"},
 	{blob.ErrOffset, http.StatusRequestedRangeNotSatisfiable, "RANGE_INVALID"},
 	{repo.ErrOffline, http.StatusServiceUnavailable, "UNAVAILABLE"},
 }

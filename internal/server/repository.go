@@ -61,10 +61,17 @@ func (s *Server) route(m *mountedFormat, rt format.Route) http.Handler {
 		target := auth.Target{Repository: fr.Repo.Name, AnonymousRead: fr.Repo.AnonymousRead}
 		if err := auth.Authorize(fr.User, target, rt.Permission); err != nil {
 			s.fail(w, r, m, err)
+			if fr.User != nil {
+				s.auditRequest(w, r, "artifact."+string(rt.Permission), fr.Repo.Name, fr.Path)
+			}
 			return
 		}
-		if err := rt.Handle(w, fr); err != nil {
+		err := rt.Handle(w, fr)
+		if err != nil {
 			s.fail(w, r, m, err)
+		}
+		if rt.Permission == auth.Write || rt.Permission == auth.Delete {
+			s.auditRequest(w, r, "artifact."+string(rt.Permission), fr.Repo.Name, fr.Path)
 		}
 	})
 }
@@ -101,7 +108,7 @@ func (s *Server) serveRepository(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, f, err)
 		return
 	}
-	user, err := s.auth.Authenticate(r.Context(), r)
+	user, err := s.authenticate(r)
 	if err != nil {
 		s.fail(w, r, f, err)
 		return

@@ -15,6 +15,7 @@ import (
 	"net/netip"
 	"time"
 
+	"arca/internal/audit"
 	"arca/internal/auth"
 	"arca/internal/blob"
 	"arca/internal/format"
@@ -39,6 +40,7 @@ type Services struct {
 	Blobs *blob.Store
 	Repos *repo.Service
 	Auth  *auth.Service
+	Audit *audit.Log
 	GC    *gc.Collector
 }
 
@@ -50,6 +52,7 @@ type Server struct {
 	blobs   *blob.Store
 	repos   *repo.Service
 	auth    *auth.Service
+	audit   *audit.Log
 	gc      *gc.Collector
 	formats map[string]*mountedFormat
 	started time.Time
@@ -66,7 +69,7 @@ type mountedFormat struct {
 func New(opts Options, log *slog.Logger, svc Services, formats []format.Format) *Server {
 	s := &Server{
 		opts: opts, log: log, db: svc.DB, blobs: svc.Blobs, repos: svc.Repos, auth: svc.Auth,
-		gc: svc.GC, formats: map[string]*mountedFormat{}, started: time.Now(),
+		audit: svc.Audit, gc: svc.GC, formats: map[string]*mountedFormat{}, started: time.Now(),
 	}
 	for _, f := range formats {
 		s.formats[f.ID()] = s.mount(f)
