@@ -20,6 +20,7 @@ import (
 	"arca/internal/config"
 	"arca/internal/gc"
 	"arca/internal/meta"
+	"arca/internal/metrics"
 	"arca/internal/server"
 )
 
@@ -90,10 +91,11 @@ func serve(ctx context.Context, cfg config.Config) error {
 		return fmt.Errorf("listen: %w", err)
 	}
 	collector := gc.New(db, blobs, time.Duration(cfg.GC.GracePeriod), log)
+	go collector.RunScheduled(ctx, time.Duration(cfg.GC.Schedule))
 	srv := server.New(server.Options{
 		BaseURL: cfg.BaseURL, TrustedProxies: cfg.Prefixes(), Version: version,
 	}, log, server.Services{DB: db, Blobs: blobs, Repos: repos, Auth: authn,
-		Audit: audit.New(db, log), GC: collector}, formats.list)
+		Audit: audit.New(db, log), GC: collector, Metrics: metrics.New(db.BlobTotals)}, formats.list)
 	baseURL := cfg.BaseURL
 	if baseURL == "" {
 		baseURL = "http://" + l.Addr().String()

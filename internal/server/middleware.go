@@ -50,7 +50,10 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 		ri := &requestInfo{id: requestID(r.Header.Get("X-Request-Id"))}
 		w.Header().Set("X-Request-Id", ri.id)
 		rec := &recorder{ResponseWriter: w}
+		body := &countingReader{ReadCloser: r.Body}
+		r.Body = body
 		next.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), requestInfoKey, ri)))
+		elapsed := time.Since(start)
 
 		status := rec.status
 		if status == 0 {
@@ -67,7 +70,7 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 			slog.String("route", ri.route),
 			slog.Int("status", status),
 			slog.Int64("bytes", rec.bytes),
-			slog.Int64("duration_ms", time.Since(start).Milliseconds()),
+			slog.Int64("duration_ms", elapsed.Milliseconds()),
 			slog.String("remote", r.RemoteAddr),
 		}
 		if ri.format != "" {
@@ -80,7 +83,20 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 			attrs = append(attrs, slog.String("error", ri.err.Error()))
 		}
 		s.log.LogAttrs(r.Context(), level, "request", attrs...)
+		s.metrics.Observe(ri.format, r.Method, status, body.n, rec.bytes, elapsed)
 	})
+}
+
+// countingReader counts the bytes of a request body as they are read.
+type countingReader struct {
+	io.ReadCloser
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.ReadCloser.Read(p)
+	c.n += int64(n)
+	return n, err
 }
 
 // requestID keeps an inbound id made of at most 64 safe characters, or makes

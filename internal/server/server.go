@@ -21,6 +21,7 @@ import (
 	"arca/internal/format"
 	"arca/internal/gc"
 	"arca/internal/meta"
+	"arca/internal/metrics"
 	"arca/internal/repo"
 )
 
@@ -42,6 +43,8 @@ type Services struct {
 	Auth  *auth.Service
 	Audit *audit.Log
 	GC    *gc.Collector
+	// Metrics may be nil, in tests.
+	Metrics *metrics.Metrics
 }
 
 // Server is the HTTP edge.
@@ -54,6 +57,7 @@ type Server struct {
 	auth    *auth.Service
 	audit   *audit.Log
 	gc      *gc.Collector
+	metrics *metrics.Metrics
 	formats map[string]*mountedFormat
 	started time.Time
 	handler http.Handler
@@ -69,7 +73,7 @@ type mountedFormat struct {
 func New(opts Options, log *slog.Logger, svc Services, formats []format.Format) *Server {
 	s := &Server{
 		opts: opts, log: log, db: svc.DB, blobs: svc.Blobs, repos: svc.Repos, auth: svc.Auth,
-		audit: svc.Audit, gc: svc.GC, formats: map[string]*mountedFormat{}, started: time.Now(),
+		audit: svc.Audit, gc: svc.GC, metrics: svc.Metrics, formats: map[string]*mountedFormat{}, started: time.Now(),
 	}
 	for _, f := range formats {
 		s.formats[f.ID()] = s.mount(f)
@@ -77,6 +81,9 @@ func New(opts Options, log *slog.Logger, svc Services, formats []format.Format) 
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /readyz", s.readyz)
+	if s.metrics != nil {
+		mux.Handle("GET /metrics", s.metrics.Handler())
+	}
 	mux.HandleFunc("/repository/", s.serveRepository)
 	s.routeAPI(mux)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
@@ -96,7 +103,9 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 		ReadHeaderTimeout: 30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
-		BaseContext:       func(net.Listener) context.Context { return ctx },
+		// Requests must outlive the shutdown signal: they get a context that
+		// ctx's end does not cancel, and Shutdown waits for them.
+		BaseContext: func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
 	done := make(chan error, 1)
 	go func() { done <- hs.Serve(l) }()
