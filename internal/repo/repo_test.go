@@ -283,8 +283,10 @@ func TestCreateValidation(t *testing.T) {
 		ok   bool
 	}{
 		{"raw hosted", Repository{Name: "raw1", Format: "raw", Type: Hosted, Online: true, WritePolicy: AllowOnce}, true},
-		{"type section", Repository{Name: "raw2", Format: "raw", Type: Proxy, Online: true, WritePolicy: Allow,
-			Sections: map[string]json.RawMessage{"proxy": json.RawMessage(`{"url":"https://x"}`)}}, true},
+		{"proxy not served yet", Repository{Name: "raw2", Format: "raw", Type: Proxy, Online: true, WritePolicy: Allow,
+			Sections: map[string]json.RawMessage{"proxy": json.RawMessage(`{"url":"https://x"}`)}}, false},
+		{"group not served yet", Repository{Name: "raw2g", Format: "raw", Type: Group, Online: true,
+			WritePolicy: Allow}, false},
 		{"format section", Repository{Name: "raw3", Format: "raw", Type: Hosted, WritePolicy: Deny,
 			Sections: map[string]json.RawMessage{"raw": json.RawMessage(`{}`)}}, true},
 		{"unknown format", Repository{Name: "x1", Format: "nope", Type: Hosted, WritePolicy: AllowOnce}, false},

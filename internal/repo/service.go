@@ -62,6 +62,11 @@ func (s *Service) check(r *Repository) error {
 	if !known {
 		return fmt.Errorf("%w: unknown format %q", ErrInvalid, r.Format)
 	}
+	if r.Type != Hosted {
+		// TODO: proxy and group repositories are defined but not served
+		// yet; refusing them beats serving them as if they were hosted.
+		return fmt.Errorf("%w: %s repositories are not supported yet", ErrInvalid, r.Type)
+	}
 	for k := range r.Sections {
 		if k != r.Format && k != string(r.Type) {
 			return fmt.Errorf("%w: unknown field %q for a %s %s repository", ErrInvalid, k, r.Type, r.Format)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -115,7 +116,14 @@ func requestID(inbound string) string {
 // that is not plainly a sequence of safe segments.
 func (s *Server) checkPath(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if _, err := urlpath.Check(rawPath(r)); err != nil {
+		p := rawPath(r)
+		encodedSlash, err := urlpath.Check(p)
+		if err == nil && encodedSlash && !strings.HasPrefix(p, "/repository/") {
+			// Only a format may claim an encoded slash, and only inside a
+			// repository (see serveRepository).
+			err = fmt.Errorf("%w: an encoded slash is not allowed in this path", urlpath.ErrInvalid)
+		}
+		if err != nil {
 			info(r.Context()).route = "invalid path"
 			s.fail(w, r, nil, err)
 			return

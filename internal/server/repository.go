@@ -84,6 +84,12 @@ func (s *Server) serveRepository(w http.ResponseWriter, r *http.Request) {
 	ri.route = "/repository/{name}/"
 	escaped := strings.TrimPrefix(rawPath(r), "/repository/")
 	name, rest, hasSlash := strings.Cut(escaped, "/")
+	if strings.Contains(name, "%") {
+		// No repository name needs an escape; an encoded slash here would
+		// smuggle a path into the name.
+		s.fail(w, r, nil, fmt.Errorf("%w: repository name %q is percent-encoded", urlpath.ErrInvalid, name))
+		return
+	}
 	rp, err := s.repos.Get(r.Context(), name)
 	if err != nil {
 		s.fail(w, r, nil, err)

@@ -92,6 +92,9 @@ func TestPathValidatedBeforeRouting(t *testing.T) {
 		{"invalid UTF-8", "GET", "/repository/files/a%ffb"},
 		{"dot dot at the root", "GET", "/../etc/passwd"},
 		{"dot dot for DELETE", "DELETE", "/repository/files/a/../../x"},
+		{"encoded slash in the repository name", "GET", "/repository/files%2fpub/x"},
+		{"escaped repository name", "GET", "/repository/%66iles/x"},
+		{"encoded slash in the API", "GET", "/api/v1/repositories/a%2fb"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
