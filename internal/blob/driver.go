@@ -34,19 +34,25 @@ type Objects interface {
 	// Open returns the blob for reading. A filesystem driver returns the
 	// *os.File itself so that copying it to a socket can use sendfile.
 	Open(ctx context.Context, key string) (io.ReadSeekCloser, error)
-	// Stat returns the size of a committed blob, or ErrNotFound.
-	Stat(ctx context.Context, key string) (int64, error)
+	// Stat returns the size of a committed blob and the time it was last
+	// committed, or ErrNotFound.
+	Stat(ctx context.Context, key string) (size int64, modified time.Time, err error)
 	// Delete removes a committed blob; deleting a missing blob is no error.
 	Delete(ctx context.Context, key string) error
-	// Walk calls fn for every committed blob, in no particular order.
-	Walk(ctx context.Context, fn func(key string, size int64) error) error
+	// Walk calls fn for every committed blob, in no particular order, with
+	// the same size and modification time Stat would report. Blobs deleted
+	// or committed while the walk runs may or may not be reported.
+	Walk(ctx context.Context, fn func(key string, size int64, modified time.Time) error) error
 }
 
 // TempObject receives the bytes of one plain upload.
 type TempObject interface {
 	io.Writer
 	// Commit durably stores the written bytes under key. If a blob with that
-	// key exists already, the temporary bytes are dropped.
+	// key exists already, the temporary bytes are dropped and the existing
+	// blob's modification time is set to now: garbage collection spares
+	// blobs younger than its grace period, and a blob committed again is
+	// about to be used again.
 	Commit(ctx context.Context, key string) error
 	// Abort discards the temporary bytes. It is safe after Commit.
 	Abort() error
@@ -70,7 +76,8 @@ type Uploads interface {
 	// UploadState returns what SaveUploadState stored, or nil.
 	UploadState(ctx context.Context, id string) ([]byte, error)
 	// CommitUpload durably stores the session's bytes as the blob key and
-	// removes the session.
+	// removes the session. Like TempObject.Commit, it sets the modification
+	// time of an existing blob with that key to now.
 	CommitUpload(ctx context.Context, id, key string) error
 	// DeleteUpload removes a session; a missing session is no error.
 	DeleteUpload(ctx context.Context, id string) error

@@ -52,7 +52,7 @@ func digests(b []byte) blob.Info {
 func walkAll(t *testing.T, s *blob.Store) map[string]int64 {
 	t.Helper()
 	got := map[string]int64{}
-	if err := s.Walk(t.Context(), func(k string, size int64) error {
+	if err := s.Walk(t.Context(), func(k string, size int64, _ time.Time) error {
 		got[k] = size
 		return nil
 	}); err != nil {

@@ -2,24 +2,59 @@
 // once: a blob is kept while any asset or repository link refers to it, and
 // while it is younger than a grace period, so that an upload in flight is
 // never hurt.
+//
+// # Safety
+//
+// A run walks the blob store. For each blob modified before the run's start
+// minus the grace period, and that no asset or link refers to, it calls
+// blob.Store.Sweep. Under the store's exclusive sweep lock, Sweep checks the
+// blob's modification time again and then calls meta's ForgetBlobIfUnused,
+// which, in one transaction, forgets the blob's record only if nothing
+// refers to it; only then is the file deleted. Writers of this process hold
+// the lock shared from the commit of a blob to the end of the transaction
+// that records it, so a sweep never sees a blob committed but not yet
+// recorded. A blob file with no record at all (left by a crash between the
+// two) is unused and freed.
+//
+// The lock is per process. Nodes sharing the database and the blob storage
+// are protected from each other by the grace period: a commit, even of
+// bytes already stored, makes the blob young again. Runs themselves are
+// serialized across nodes by the "gc" lease in the metadata database.
 package gc
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
+	"fmt"
 	"log/slog"
+	"os"
+	"slices"
+	"sync"
 	"time"
 
 	"arca/internal/blob"
 	"arca/internal/meta"
 )
 
+// ErrBusy is wrapped by the error of a run refused because another run, in
+// this process or on another node, holds the garbage collection lease.
+var ErrBusy = errors.New("garbage collection is already running")
+
+// errLeaseLost is the cause of a run stopped because its lease could not be
+// renewed.
+var errLeaseLost = errors.New("garbage collection lease lost")
+
+// leaseName is the lease a run holds in the metadata database.
+const leaseName = "gc"
+
 // Report says what a run freed, or would free in a dry run.
 type Report struct {
 	DryRun     bool     `json:"dryRun"`
 	BlobsFreed int      `json:"blobsFreed"`
 	BytesFreed int64    `json:"bytesFreed"`
-	Blobs      []string `json:"blobs"`
+	Blobs      []string `json:"blobs"` // SHA-256 of each blob freed, sorted
 }
 
 // Collector runs garbage collection.
@@ -28,14 +63,181 @@ type Collector struct {
 	blobs *blob.Store
 	grace time.Duration
 	log   *slog.Logger
+
+	// holder identifies this collector in the lease table: host name,
+	// process id and a random part, so that two collectors never pass for
+	// one another.
+	holder string
+	// leaseTTL is how long a lease lasts unless renewed; it is renewed
+	// every leaseTTL/3 while a run goes on.
+	leaseTTL time.Duration
+
+	// running is held during a run, so that the same collector (and so
+	// the same lease holder) never runs twice at once.
+	running sync.Mutex
+
+	// testHookBlob, when set by a test, runs before each blob a run
+	// considers.
+	testHookBlob func(sha256 string)
 }
 
-// New returns a collector sparing blobs younger than grace.
+// New returns a collector sparing blobs younger than grace. log may be nil
+// for slog's default logger.
 func New(db *meta.DB, blobs *blob.Store, grace time.Duration, log *slog.Logger) *Collector {
-	return &Collector{db: db, blobs: blobs, grace: grace, log: log}
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Collector{db: db, blobs: blobs, grace: max(grace, 0), log: log,
+		holder: newHolder(), leaseTTL: 5 * time.Minute}
 }
 
-// Run collects once.
+// newHolder returns a lease holder id unique to this collector.
+func newHolder() string {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "unknown"
+	}
+	var b [8]byte
+	rand.Read(b[:]) //nolint:errcheck // crypto/rand.Read never fails
+	return fmt.Sprintf("%s/%d/%s", host, os.Getpid(), hex.EncodeToString(b[:]))
+}
+
+// Run collects once. It frees every blob modified more than the grace
+// period before the run started that no asset or link refers to, or, with
+// dryRun, only lists them. It fails with an error wrapping ErrBusy when
+// another run holds the lease. On any other error it stops and returns
+// what it had freed so far with the error.
 func (c *Collector) Run(ctx context.Context, dryRun bool) (Report, error) {
-	return Report{DryRun: dryRun}, errors.New("garbage collection is not written yet")
+	rep := Report{DryRun: dryRun, Blobs: []string{}}
+	if !c.running.TryLock() {
+		return rep, fmt.Errorf("%w in this process", ErrBusy)
+	}
+	defer c.running.Unlock()
+
+	ok, err := c.db.Queries().AcquireLease(ctx, leaseName, c.holder, c.leaseTTL)
+	if err != nil {
+		return rep, fmt.Errorf("garbage collection: %w", err)
+	}
+	if !ok {
+		return rep, fmt.Errorf("%w: another node holds the %q lease", ErrBusy, leaseName)
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	renewed := make(chan struct{})
+	go func() {
+		defer close(renewed)
+		c.renewLease(ctx, cancel)
+	}()
+	defer func() {
+		cancel(nil)
+		<-renewed
+		// Released even when ctx ended: whatever stopped the run must not
+		// keep other nodes waiting for the lease to expire.
+		rctx, stop := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer stop()
+		if err := c.db.Queries().ReleaseLease(rctx, leaseName, c.holder); err != nil {
+			c.log.WarnContext(ctx, "release garbage collection lease", "error", err)
+		}
+	}()
+
+	start := time.Now()
+	olderThan := start.Add(-c.grace)
+	var scanned int
+	err = c.blobs.Walk(ctx, func(sha256 string, size int64, modified time.Time) error {
+		scanned++
+		if c.testHookBlob != nil {
+			c.testHookBlob(sha256)
+		}
+		if !modified.Before(olderThan) {
+			return nil
+		}
+		// Most blobs are used: a plain read spares them the exclusive lock.
+		used, err := c.db.Queries().BlobInUse(ctx, sha256)
+		if err != nil {
+			return err
+		}
+		if used {
+			return nil
+		}
+		if dryRun {
+			rep.add(sha256, size)
+			return nil
+		}
+		freed, size, err := c.blobs.Sweep(ctx, sha256, olderThan, func(ctx context.Context) (bool, error) {
+			return c.db.ForgetBlobIfUnused(ctx, sha256)
+		})
+		if err != nil {
+			return fmt.Errorf("blob %s: %w", sha256, err)
+		}
+		if freed {
+			rep.add(sha256, size)
+		}
+		return nil
+	})
+	slices.Sort(rep.Blobs)
+	if cause := context.Cause(ctx); err != nil && cause != nil && !errors.Is(cause, context.Canceled) {
+		err = fmt.Errorf("%w: %w", cause, err)
+	}
+	attrs := []any{"dry_run", dryRun, "blobs_scanned", scanned, "blobs_freed", rep.BlobsFreed,
+		"bytes_freed", rep.BytesFreed, "grace", c.grace.String(), "duration_ms", time.Since(start).Milliseconds()}
+	if err != nil {
+		c.log.ErrorContext(ctx, "garbage collection failed", append(attrs, "error", err)...)
+		return rep, fmt.Errorf("garbage collection: %w", err)
+	}
+	c.log.InfoContext(ctx, "garbage collection done", attrs...)
+	return rep, nil
+}
+
+func (r *Report) add(sha256 string, size int64) {
+	r.Blobs = append(r.Blobs, sha256)
+	r.BlobsFreed++
+	r.BytesFreed += size
+}
+
+// renewLease renews the run's lease every third of its TTL until ctx ends.
+// If it cannot, the run is stopped: another node may take the lease once it
+// has expired.
+func (c *Collector) renewLease(ctx context.Context, cancel context.CancelCauseFunc) {
+	t := time.NewTicker(c.leaseTTL / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		ok, err := c.db.Queries().AcquireLease(ctx, leaseName, c.holder, c.leaseTTL)
+		if ctx.Err() != nil {
+			return
+		}
+		switch {
+		case err != nil:
+			cancel(fmt.Errorf("%w: %w", errLeaseLost, err))
+			return
+		case !ok:
+			cancel(errLeaseLost)
+			return
+		}
+	}
+}
+
+// RunScheduled runs a collection every interval until ctx ends; it returns
+// at once when every is not positive. A run refused because another node is
+// collecting is not an error worth more than a debug line.
+func (c *Collector) RunScheduled(ctx context.Context, every time.Duration) {
+	if every <= 0 {
+		return
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		// Run logs its own summary and failures.
+		if _, err := c.Run(ctx, false); errors.Is(err, ErrBusy) {
+			c.log.DebugContext(ctx, "scheduled garbage collection skipped", "reason", err)
+		}
+	}
 }

@@ -15,6 +15,10 @@ import (
 // Asset is a stored path of a repository; see meta.Asset.
 type Asset = meta.Asset
 
+// testHookCommitted, when set by a test, runs in PutAsset between the commit
+// of the blob and the transaction that records it.
+var testHookCommitted func(blob.Info)
+
 // PutOptions describe one asset write.
 type PutOptions struct {
 	Path        string
@@ -38,13 +42,27 @@ type Component struct {
 // records the blob, points the asset at it and links the blob to the
 // repository. If anything fails, no asset changes: the bytes may stay in
 // the blob store, unreferenced, until garbage collection.
+//
+// The bytes are staged without any lock; the blob store's sweep lock is
+// held from the commit of the blob until the transaction has ended, so that
+// garbage collection never frees the blob in between.
 func (s *Service) PutAsset(ctx context.Context, r *Repository, body io.Reader, o PutOptions) (Asset, error) {
 	if err := s.checkWrite(ctx, r, o); err != nil {
 		return Asset{}, err
 	}
-	info, err := s.blobs.Put(ctx, body, o.Expect)
+	staged, err := s.blobs.Stage(ctx, body, o.Expect)
 	if err != nil {
 		return Asset{}, err
+	}
+	defer staged.Abort() //nolint:errcheck // a no-op after Commit; earlier errors win.
+	release := s.blobs.Hold()
+	defer release()
+	if err := staged.Commit(ctx); err != nil {
+		return Asset{}, err
+	}
+	info := staged.Info()
+	if testHookCommitted != nil {
+		testHookCommitted(info)
 	}
 	a := Asset{RepositoryID: r.ID, Path: o.Path, Blob: info, ContentType: o.ContentType, Uploader: o.Uploader}
 	err = s.db.WithTx(ctx, func(q meta.Queries) error {

@@ -55,7 +55,7 @@ func (e *testEnv) read(t *testing.T, r *Repository, path string) string {
 func (e *testEnv) blobCount(t *testing.T) int {
 	t.Helper()
 	n := 0
-	if err := e.blobs.Walk(context.Background(), func(string, int64) error { n++; return nil }); err != nil {
+	if err := e.blobs.Walk(context.Background(), func(string, int64, time.Time) error { n++; return nil }); err != nil {
 		t.Fatal(err)
 	}
 	return n

@@ -9,6 +9,7 @@ import (
 	"arca/internal/auth"
 	"arca/internal/blob"
 	"arca/internal/format"
+	"arca/internal/gc"
 	"arca/internal/repo"
 	"arca/internal/urlpath"
 )
@@ -32,6 +33,7 @@ var problemTable = []struct {
 	{repo.ErrExists, http.StatusConflict, "CONFLICT"},
 	{repo.ErrInUse, http.StatusConflict, "CONFLICT"},
 	{auth.ErrLastAdmin, http.StatusConflict, "CONFLICT"},
+	{gc.ErrBusy, http.StatusConflict, "CONFLICT"},
 	{blob.ErrOffset, http.StatusRequestedRangeNotSatisfiable, "RANGE_INVALID"},
 	{repo.ErrOffline, http.StatusServiceUnavailable, "UNAVAILABLE"},
 }

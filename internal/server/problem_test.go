@@ -11,6 +11,7 @@ import (
 	"arca/internal/auth"
 	"arca/internal/blob"
 	"arca/internal/format"
+	"arca/internal/gc"
 	"arca/internal/repo"
 	"arca/internal/urlpath"
 )
@@ -66,6 +67,9 @@ func TestClassify(t *testing.T) {
 		{name: "last admin", sentinel: auth.ErrLastAdmin,
 			err:    fmt.Errorf("admin: %w", auth.ErrLastAdmin),
 			status: http.StatusConflict, code: "CONFLICT", message: "last admin"},
+		{name: "gc busy", sentinel: gc.ErrBusy,
+			err:    fmt.Errorf("run: %w", gc.ErrBusy),
+			status: http.StatusConflict, code: "CONFLICT", message: "run"},
 		{name: "offline", sentinel: repo.ErrOffline,
 			err:    fmt.Errorf("files: %w", repo.ErrOffline),
 			status: http.StatusServiceUnavailable, code: "UNAVAILABLE", message: "offline"},

@@ -38,6 +38,7 @@ func RunDriverSuite(t *testing.T, newDriver func(t *testing.T) blob.Driver) {
 		{"CommitLargeBlob", testCommitLargeBlob},
 		{"CommitSameKeyTwice", testCommitSameKeyTwice},
 		{"CommitSameKeyConcurrently", testCommitSameKeyConcurrently},
+		{"RecommitRefreshesModified", testRecommitRefreshesModified},
 		{"AbortLeavesNothing", testAbortLeavesNothing},
 		{"AbortAfterCommit", testAbortAfterCommit},
 		{"MissingAndMalformedKeys", testMissingAndMalformedKeys},
@@ -98,17 +99,50 @@ func put(t *testing.T, d blob.Driver, b []byte) string {
 func walk(t *testing.T, d blob.Driver) map[string]int64 {
 	t.Helper()
 	got := map[string]int64{}
-	err := d.Walk(t.Context(), func(k string, size int64) error {
+	for k, e := range walkEntries(t, d) {
+		got[k] = e.size
+	}
+	return got
+}
+
+// walked is what Walk reports of one blob.
+type walked struct {
+	size     int64
+	modified time.Time
+}
+
+// walkEntries returns every committed blob with its size and modification
+// time.
+func walkEntries(t *testing.T, d blob.Driver) map[string]walked {
+	t.Helper()
+	got := map[string]walked{}
+	err := d.Walk(t.Context(), func(k string, size int64, modified time.Time) error {
 		if _, dup := got[k]; dup {
 			t.Errorf("Walk reported %s twice", k)
 		}
-		got[k] = size
+		got[k] = walked{size, modified}
 		return nil
 	})
 	if err != nil {
 		t.Fatalf("Walk: %v", err)
 	}
 	return got
+}
+
+// modified returns the modification time Stat reports for k and checks that
+// Walk reports the same one.
+func modified(t *testing.T, d blob.Driver, k string) time.Time {
+	t.Helper()
+	_, m, err := d.Stat(t.Context(), k)
+	if err != nil {
+		t.Fatalf("Stat(%s): %v", k, err)
+	}
+	if e, ok := walkEntries(t, d)[k]; !ok {
+		t.Errorf("Walk does not report %s", k)
+	} else if !e.modified.Equal(m) {
+		t.Errorf("Walk reports %s modified %v, Stat %v", k, e.modified, m)
+	}
+	return m
 }
 
 // walkUploads returns every session with its modification time.
@@ -133,12 +167,16 @@ func walkUploads(t *testing.T, d blob.Driver) map[string]time.Time {
 func wantBlob(t *testing.T, d blob.Driver, k string, want []byte) {
 	t.Helper()
 	ctx := t.Context()
-	size, err := d.Stat(ctx, k)
+	size, mod, err := d.Stat(ctx, k)
 	if err != nil {
 		t.Fatalf("Stat(%s): %v", k, err)
 	}
 	if size != int64(len(want)) {
 		t.Errorf("Stat(%s) = %d, want %d", k, size, len(want))
+	}
+	// Every blob of the suite was committed moments ago.
+	if mod.IsZero() || time.Since(mod) > time.Hour || time.Until(mod) > time.Minute {
+		t.Errorf("Stat(%s) modified = %v, want about now", k, mod)
 	}
 	rc, err := d.Open(ctx, k)
 	if err != nil {
@@ -152,10 +190,15 @@ func wantBlob(t *testing.T, d blob.Driver, k string, want []byte) {
 	if !bytes.Equal(got, want) {
 		t.Errorf("blob %s holds %d bytes %q..., want %d bytes %q...", k, len(got), head(got), len(want), head(want))
 	}
-	if s, ok := walk(t, d)[k]; !ok {
+	if e, ok := walkEntries(t, d)[k]; !ok {
 		t.Errorf("Walk does not report %s", k)
-	} else if s != int64(len(want)) {
-		t.Errorf("Walk reports %s with size %d, want %d", k, s, len(want))
+	} else {
+		if e.size != int64(len(want)) {
+			t.Errorf("Walk reports %s with size %d, want %d", k, e.size, len(want))
+		}
+		if !e.modified.Equal(mod) {
+			t.Errorf("Walk reports %s modified %v, Stat %v", k, e.modified, mod)
+		}
 	}
 }
 
@@ -163,7 +206,7 @@ func wantBlob(t *testing.T, d blob.Driver, k string, want []byte) {
 func wantNoBlob(t *testing.T, d blob.Driver, k string) {
 	t.Helper()
 	ctx := t.Context()
-	if size, err := d.Stat(ctx, k); !errors.Is(err, blob.ErrNotFound) {
+	if size, _, err := d.Stat(ctx, k); !errors.Is(err, blob.ErrNotFound) {
 		t.Errorf("Stat(%q) = %d, %v; want ErrNotFound", k, size, err)
 	}
 	rc, err := d.Open(ctx, k)
@@ -399,6 +442,64 @@ func testCommitSameKeyTwice(t *testing.T, d blob.Driver) {
 	}
 }
 
+// testRecommitRefreshesModified checks that committing bytes already stored,
+// through Commit or CommitUpload, moves the blob's modification time
+// forward: garbage collection spares blobs younger than a grace period, and
+// a blob that is being stored again is about to be used again.
+func testRecommitRefreshesModified(t *testing.T, d blob.Driver) {
+	ctx := t.Context()
+	data := []byte("stored, then stored again")
+	k := put(t, d, data)
+	other := put(t, d, []byte("a bystander"))
+	otherMod := modified(t, d, other)
+
+	recommits := []struct {
+		name   string
+		commit func()
+	}{
+		{"Commit", func() { put(t, d, data) }},
+		{"CommitUpload", func() {
+			createUpload(t, d, uploadA, string(data))
+			if err := d.CommitUpload(ctx, uploadA, k); err != nil {
+				t.Fatalf("CommitUpload over an existing blob: %v", err)
+			}
+		}},
+	}
+	for _, rc := range recommits {
+		before := modified(t, d, k)
+		// Drivers keep times at different resolutions (object stores in
+		// whole seconds): commit again until the time may have moved, and
+		// give up when even a coarse clock would have ticked.
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			time.Sleep(20 * time.Millisecond)
+			start := time.Now()
+			rc.commit()
+			after := modified(t, d, k)
+			if after.After(before) {
+				if start.Sub(after) > 2*time.Second {
+					t.Errorf("%s: modified moved from %v to %v, want about %v", rc.name, before, after, start)
+				}
+				break
+			}
+			if after.Before(before) {
+				t.Fatalf("%s: modified moved back from %v to %v", rc.name, before, after)
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s of a stored blob left its modified time at %v", rc.name, after)
+			}
+		}
+		wantBlob(t, d, k, data)
+	}
+	// Other blobs keep their times.
+	if m := modified(t, d, other); !m.Equal(otherMod) {
+		t.Errorf("a bystander's modified time moved from %v to %v", otherMod, m)
+	}
+	if got := walk(t, d); len(got) != 2 {
+		t.Errorf("Walk = %v, want 2 blobs", got)
+	}
+}
+
 func testCommitSameKeyConcurrently(t *testing.T, d blob.Driver) {
 	ctx := t.Context()
 	data := pattern(256 << 10)
@@ -547,7 +648,7 @@ func testWalkStopsOnError(t *testing.T, d blob.Driver) {
 	}
 	stop := errors.New("stop")
 	calls := 0
-	err := d.Walk(t.Context(), func(string, int64) error {
+	err := d.Walk(t.Context(), func(string, int64, time.Time) error {
 		calls++
 		return stop
 	})

@@ -10,7 +10,10 @@
 //	<root>/uploads/<id>/state                           saved hash state
 //
 // Every commit writes to a temporary name, fsyncs it, renames it into place
-// and fsyncs the folder, so a crash leaves either no blob or a whole one.
+// and fsyncs the folder, so a crash leaves either no blob or a whole one. A
+// commit of bytes already stored drops the temporary file and sets the
+// blob file's modification time to now, which is the time Stat and Walk
+// report and garbage collection's grace period counts from.
 package filesystem
 
 import (
@@ -22,6 +25,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"arca/internal/blob"
 )
@@ -145,10 +149,16 @@ func (t *tempFile) Abort() error {
 
 // moveInto renames a synced file to dst unless dst exists, and syncs dst's
 // folder. When dst exists the bytes are the same (same SHA-256), so src is
-// simply dropped.
+// simply dropped, and dst's modification time is set to now: the blob is
+// being used again, so garbage collection must see it young.
 func moveInto(src, dst string) error {
-	if _, err := os.Stat(dst); err == nil {
+	now := time.Now()
+	err := os.Chtimes(dst, now, now)
+	if err == nil {
 		return os.Remove(src)
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("refresh blob time: %w", err)
 	}
 	dir := filepath.Dir(dst)
 	if err := os.MkdirAll(dir, 0o750); err != nil {
@@ -188,20 +198,20 @@ func (d *Driver) Open(ctx context.Context, key string) (io.ReadSeekCloser, error
 	return f, nil
 }
 
-// Stat returns a blob's size.
-func (d *Driver) Stat(ctx context.Context, key string) (int64, error) {
+// Stat returns a blob file's size and modification time.
+func (d *Driver) Stat(ctx context.Context, key string) (int64, time.Time, error) {
 	p, err := d.blobPath(key)
 	if err != nil {
-		return 0, err
+		return 0, time.Time{}, err
 	}
 	fi, err := os.Stat(p)
 	if errors.Is(err, fs.ErrNotExist) {
-		return 0, fmt.Errorf("stat blob %s: %w", key, blob.ErrNotFound)
+		return 0, time.Time{}, fmt.Errorf("stat blob %s: %w", key, blob.ErrNotFound)
 	}
 	if err != nil {
-		return 0, fmt.Errorf("stat blob %s: %w", key, err)
+		return 0, time.Time{}, fmt.Errorf("stat blob %s: %w", key, err)
 	}
-	return fi.Size(), nil
+	return fi.Size(), fi.ModTime(), nil
 }
 
 // Delete removes a blob file.
@@ -216,8 +226,8 @@ func (d *Driver) Delete(ctx context.Context, key string) error {
 	return nil
 }
 
-// Walk lists the blob files.
-func (d *Driver) Walk(ctx context.Context, fn func(key string, size int64) error) error {
+// Walk lists the blob files with their sizes and modification times.
+func (d *Driver) Walk(ctx context.Context, fn func(key string, size int64, modified time.Time) error) error {
 	return filepath.WalkDir(d.blobsDir(), func(p string, e fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -235,6 +245,6 @@ func (d *Driver) Walk(ctx context.Context, fn func(key string, size int64) error
 		if err != nil {
 			return err
 		}
-		return fn(e.Name(), fi.Size())
+		return fn(e.Name(), fi.Size(), fi.ModTime())
 	})
 }

@@ -139,7 +139,7 @@ func TestNewCreatesLayout(t *testing.T) {
 	d := newDriver(t, root)
 	k := put(t, d, []byte("kept"))
 	d2 := newDriver(t, root)
-	if size, err := d2.Stat(t.Context(), k); err != nil || size != 4 {
+	if size, _, err := d2.Stat(t.Context(), k); err != nil || size != 4 {
 		t.Errorf("Stat after reopening = %d, %v; want 4, nil", size, err)
 	}
 
@@ -306,7 +306,7 @@ func TestRemoveTempAfterCrash(t *testing.T) {
 	if got := snapshot(t, filepath.Join(root, "blobs")); !mapsEqual(got, blobsBefore) {
 		t.Errorf("blobs/ changed:\n got %v\nwant %v", got, blobsBefore)
 	}
-	if size, err := d.Stat(ctx, k); err != nil || size != 9 {
+	if size, _, err := d.Stat(ctx, k); err != nil || size != 9 {
 		t.Errorf("Stat = %d, %v; want 9, nil", size, err)
 	}
 	// The driver still works: tmp/ is still there.
@@ -350,7 +350,7 @@ func TestRemoveTempInFlight(t *testing.T) {
 	if err := tmp.Commit(ctx, k); err == nil {
 		t.Error("Commit of a removed temporary file succeeded")
 	}
-	if _, err := d.Stat(ctx, k); !errors.Is(err, blob.ErrNotFound) {
+	if _, _, err := d.Stat(ctx, k); !errors.Is(err, blob.ErrNotFound) {
 		t.Errorf("Stat = %v, want ErrNotFound", err)
 	}
 	if err := tmp.Abort(); err != nil {
@@ -440,7 +440,7 @@ func TestMalformedKeysStayInside(t *testing.T) {
 		if _, err := d.Open(ctx, k); !errors.Is(err, blob.ErrNotFound) {
 			t.Errorf("Open(%q) = %v, want ErrNotFound", k, err)
 		}
-		if _, err := d.Stat(ctx, k); !errors.Is(err, blob.ErrNotFound) {
+		if _, _, err := d.Stat(ctx, k); !errors.Is(err, blob.ErrNotFound) {
 			t.Errorf("Stat(%q) = %v, want ErrNotFound", k, err)
 		}
 		if err := d.Delete(ctx, k); err != nil {
@@ -507,7 +507,7 @@ func TestMalformedKeysStayInside(t *testing.T) {
 			}
 		}
 	}
-	if size, err := d.Stat(ctx, good); err != nil || size != 9 {
+	if size, _, err := d.Stat(ctx, good); err != nil || size != 9 {
 		t.Errorf("good blob: %d, %v", size, err)
 	}
 }
@@ -535,7 +535,7 @@ func TestWalkIgnoresForeignFiles(t *testing.T) {
 		}
 	}
 	var keys []string
-	if err := d.Walk(ctx, func(key string, size int64) error {
+	if err := d.Walk(ctx, func(key string, _ int64, _ time.Time) error {
 		keys = append(keys, key)
 		return nil
 	}); err != nil {
@@ -604,5 +604,84 @@ func TestCreateUploadTwiceKeepsBytes(t *testing.T) {
 	}
 	if size, _, err := d.StatUpload(t.Context(), sessionA); err != nil || size != 8 {
 		t.Errorf("StatUpload = %d, %v; want 8, nil", size, err)
+	}
+}
+
+// age sets the modification time of the blob file of k to at.
+func age(t *testing.T, root, k string, at time.Time) {
+	t.Helper()
+	if err := os.Chtimes(filepath.Join(root, "blobs", k[:2], k), at, at); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestModifiedIsTheFileTime checks that Stat and Walk report the blob file's
+// modification time, and that committing the same bytes again, as a plain
+// upload or a session, sets it to now without touching the bytes.
+func TestModifiedIsTheFileTime(t *testing.T) {
+	root := t.TempDir()
+	d := newDriver(t, root)
+	ctx := t.Context()
+	data := []byte("old bytes, used again")
+	k := put(t, d, data)
+	bystander := put(t, d, []byte("bystander"))
+	long := time.Date(2001, 2, 3, 4, 5, 6, 0, time.UTC)
+	age(t, root, k, long)
+	age(t, root, bystander, long)
+
+	_, m, err := d.Stat(ctx, k)
+	if err != nil || !m.Equal(long) {
+		t.Fatalf("Stat modified = %v, %v; want %v", m, err, long)
+	}
+	walked := map[string]time.Time{}
+	if err := d.Walk(ctx, func(key string, _ int64, modified time.Time) error {
+		walked[key] = modified
+		return nil
+	}); err != nil {
+		t.Fatalf("Walk: %v", err)
+	}
+	if !walked[k].Equal(long) || !walked[bystander].Equal(long) {
+		t.Fatalf("Walk modified = %v, want %v for both", walked, long)
+	}
+
+	for _, commit := range []struct {
+		name string
+		fn   func() error
+	}{
+		{"Commit", func() error {
+			tmp, err := d.Create(ctx)
+			if err != nil {
+				return err
+			}
+			if _, err := tmp.Write(data); err != nil {
+				return err
+			}
+			return tmp.Commit(ctx, k)
+		}},
+		{"CommitUpload", func() error {
+			createUpload(t, d, sessionA, string(data))
+			return d.CommitUpload(ctx, sessionA, k)
+		}},
+	} {
+		age(t, root, k, long)
+		before := time.Now().Add(-time.Second) // file times may lag the clock a little
+		if err := commit.fn(); err != nil {
+			t.Fatalf("%s: %v", commit.name, err)
+		}
+		_, m, err := d.Stat(ctx, k)
+		if err != nil {
+			t.Fatalf("Stat: %v", err)
+		}
+		if m.Before(before) || m.After(time.Now().Add(time.Second)) {
+			t.Errorf("after %s of stored bytes, modified = %v, want about now", commit.name, m)
+		}
+		wantFile(t, filepath.Join(root, "blobs", k[:2], k), data)
+		if got := entries(t, filepath.Join(root, "tmp")); len(got) != 0 {
+			t.Errorf("tmp/ after %s holds %v", commit.name, got)
+		}
+	}
+	wantMissing(t, filepath.Join(root, "uploads", sessionA))
+	if _, m, err := d.Stat(ctx, bystander); err != nil || !m.Equal(long) {
+		t.Errorf("bystander modified = %v, %v; want %v untouched", m, err, long)
 	}
 }
