@@ -62,6 +62,11 @@ func serve(ctx context.Context, cfg config.Config) error {
 	if err := os.MkdirAll(cfg.Data, 0o750); err != nil {
 		return fmt.Errorf("create data folder: %w", err)
 	}
+	unlock, err := lockDataFolder(cfg.Data)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	db, err := meta.OpenSQLite(ctx, filepath.Join(cfg.Data, "arca.db"))
 	if err != nil {
 		return err
