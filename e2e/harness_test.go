@@ -225,3 +225,54 @@ func curlStatus(t *testing.T, args ...string) string {
 
 // admin is curl's credentials option for the admin user.
 func admin() string { return "admin:" + adminPassword }
+
+// cliResult is what one run of the arca command-line client gave.
+type cliResult struct {
+	Stdout, Stderr string
+	Code           int
+}
+
+// asAdminEnv are the client variables that authenticate as the admin user.
+var asAdminEnv = []string{"ARCA_USER=admin", "ARCA_PASSWORD=" + adminPassword}
+
+// cli runs `arca args...` as a management client of the instance: ARCA_URL
+// points at it, the test process's own ARCA_* variables are dropped and env
+// is added (credentials, for instance).
+func (in *instance) cli(env []string, args ...string) cliResult {
+	in.t.Helper()
+	return in.cliInput("", env, args...)
+}
+
+// cliInput is cli with stdin as the client's standard input.
+func (in *instance) cliInput(stdin string, env []string, args ...string) cliResult {
+	in.t.Helper()
+	cmd := exec.Command(arcaBin, args...)
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "ARCA_") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	cmd.Env = append(append(cmd.Env, "ARCA_URL="+in.URL), env...)
+	cmd.Stdin = strings.NewReader(stdin)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	res := cliResult{Stdout: stdout.String(), Stderr: stderr.String()}
+	if ee, ok := err.(*exec.ExitError); ok {
+		res.Code = ee.ExitCode()
+	} else if err != nil {
+		in.t.Fatalf("run arca %s: %v", strings.Join(args, " "), err)
+	}
+	return res
+}
+
+// cliOK runs the client and fails the test unless it exits 0.
+func (in *instance) cliOK(env []string, args ...string) string {
+	in.t.Helper()
+	res := in.cli(env, args...)
+	if res.Code != 0 {
+		in.t.Fatalf("arca %s: exit %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), res.Code,
+			res.Stdout, res.Stderr)
+	}
+	return res.Stdout
+}

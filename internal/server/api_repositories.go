@@ -73,7 +73,7 @@ func (s *Server) apiGetRepository(w http.ResponseWriter, r *http.Request, p *aut
 	if err != nil {
 		return err
 	}
-	if !canRead(p, rp) {
+	if !canRead(p, rp) && (p == nil || !p.Can(rp.Name, auth.Admin)) {
 		if p == nil {
 			return auth.ErrUnauthenticated
 		}

@@ -15,7 +15,10 @@ func (s *Server) authenticate(r *http.Request) (*auth.Principal, error) {
 	ri := info(r.Context())
 	switch {
 	case err != nil:
-		user, _, _ := r.BasicAuth()
+		user, _, ok := r.BasicAuth()
+		if !ok || user == "" {
+			user = "anonymous"
+		}
 		s.audit.Record(r.Context(), audit.Event{Actor: user, Action: "login",
 			Remote: r.RemoteAddr, Outcome: audit.Failure, Detail: err.Error()})
 	case p != nil:

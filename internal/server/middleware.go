@@ -51,9 +51,13 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 		ri := &requestInfo{id: requestID(r.Header.Get("X-Request-Id"))}
 		w.Header().Set("X-Request-Id", ri.id)
 		rec := &recorder{ResponseWriter: w}
+		// The counter goes on a copy of the request: the server watches the
+		// original's body to send "100 Continue" only once a handler reads,
+		// so that a refused upload is answered before its body is sent.
+		inner := r.WithContext(context.WithValue(r.Context(), requestInfoKey, ri))
 		body := &countingReader{ReadCloser: r.Body}
-		r.Body = body
-		next.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), requestInfoKey, ri)))
+		inner.Body = body
+		next.ServeHTTP(rec, inner)
 		elapsed := time.Since(start)
 
 		status := rec.status
