@@ -88,6 +88,9 @@ func serve(ctx context.Context, cfg config.Config) error {
 
 	formats := newFormats(db, blobs)
 	repos := formats.repos
+	if err := applyDeclarations(ctx, cfg, db, formats, authn, log); err != nil {
+		return err
+	}
 	go repos.RunDownloadMarks(ctx, 30*time.Second, log)
 	go expireUploads(ctx, blobs, time.Duration(cfg.UploadSessionTTL), log)
 

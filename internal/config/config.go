@@ -5,8 +5,22 @@
 // Every YAML key has one environment variable, named by one rule: the key's
 // path, with dots and camel-case word breaks turned into underscores, upper
 // case, after ARCA_. So baseURL is ARCA_BASE_URL and uploadSessionTTL is
-// ARCA_UPLOAD_SESSION_TTL. Unknown YAML keys are an error; unknown ARCA_
-// variables are ignored, since the command-line client uses some of its own.
+// ARCA_UPLOAD_SESSION_TTL. Unknown YAML keys are an error, reported with
+// their line; unknown ARCA_ variables are ignored, since the command-line
+// client uses some of its own.
+//
+// Secrets follow the _FILE convention: for a secret setting X (tagged
+// secret:"true", such as adminPassword), the variable ARCA_X_FILE names a
+// file whose content, trailing newlines trimmed, is the value; so
+// ARCA_ADMIN_PASSWORD_FILE=/run/secrets/arca-admin. Setting both ARCA_X and
+// ARCA_X_FILE is an error.
+//
+// The file may also declare repositories and users (Repositories, Users),
+// which internal/declare creates or updates at start. They exist only in the
+// file, never in the environment. A declared user's password is given only
+// as a bcrypt hash (passwordHash) or as a file by the same _FILE convention
+// (passwordFile); a plain password key is refused, since the file is meant to
+// be kept in version control.
 package config
 
 import (
@@ -18,6 +32,7 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"time"
@@ -45,9 +60,15 @@ type Config struct {
 	UploadSessionTTL Duration `yaml:"uploadSessionTTL"`
 	// AdminPassword is the password given to the admin user created on first
 	// start; when empty a random one is written to <data>/admin.password.
-	AdminPassword string `yaml:"adminPassword"`
+	AdminPassword string `yaml:"adminPassword" secret:"true"`
 	// GC configures garbage collection of unused blobs.
 	GC GC `yaml:"gc"`
+
+	// Repositories are declared repositories, created or updated at start.
+	Repositories []Repository `yaml:"repositories,omitempty" env:"-"`
+	// Users are declared users, created or updated at start after the
+	// repositories.
+	Users []User `yaml:"users,omitempty" env:"-"`
 }
 
 // GC configures garbage collection.
@@ -87,7 +108,12 @@ func Default() Config {
 	}
 }
 
-// LoadFile overlays the YAML file at path on c. Unknown keys are an error.
+// LoadFile overlays the YAML file at path on c. Unknown keys are an error;
+// every error names its line. Declarations get their file and line, and a
+// relative passwordFile is made relative to the file's folder.
+//
+// On a decoding error c still holds every value that could be decoded, so
+// that a check can go on and report more problems.
 func (c *Config) LoadFile(path string) error {
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -96,14 +122,29 @@ func (c *Config) LoadFile(path string) error {
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
 	// An empty file decodes to io.EOF: it simply changes nothing.
-	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
+	err = dec.Decode(c)
+	for i := range c.Repositories {
+		c.Repositories[i].Pos.File = path
+	}
+	for i := range c.Users {
+		u := &c.Users[i]
+		u.Pos.File = path
+		for j := range u.Permissions {
+			u.Permissions[j].Pos.File = path
+		}
+		if u.PasswordFile != "" && !filepath.IsAbs(u.PasswordFile) {
+			u.PasswordFile = filepath.Join(filepath.Dir(path), u.PasswordFile)
+		}
+	}
+	if err != nil && !errors.Is(err, io.EOF) {
 		return fmt.Errorf("config %s: %w", path, err)
 	}
 	return nil
 }
 
 // LoadEnv overlays the ARCA_* variables of environ (as os.Environ gives them)
-// on c. Variables that name no setting are ignored.
+// on c. Variables that name no setting are ignored. A secret setting may
+// instead be read from the file its ARCA_..._FILE variable names.
 func (c *Config) LoadEnv(environ []string) error {
 	env := map[string]string{}
 	for _, kv := range environ {
@@ -111,16 +152,49 @@ func (c *Config) LoadEnv(environ []string) error {
 			env[k] = v
 		}
 	}
-	return walkFields(reflect.ValueOf(c).Elem(), "", func(key string, f reflect.Value) error {
-		v, ok := env[EnvName(key)]
+	return walkFields(reflect.ValueOf(c).Elem(), "", func(key string, sf reflect.StructField, f reflect.Value) error {
+		name := EnvName(key)
+		v, ok := env[name]
+		if file, fromFile := env[name+"_FILE"]; fromFile && sf.Tag.Get("secret") == "true" {
+			if ok {
+				return fmt.Errorf("%s and %s_FILE are both set; set one", name, name)
+			}
+			s, err := ReadSecretFile(file)
+			if err != nil {
+				return fmt.Errorf("%s_FILE: %w", name, err)
+			}
+			v, ok = s, true
+		}
 		if !ok {
 			return nil
 		}
 		if err := setField(f, v); err != nil {
-			return fmt.Errorf("%s: %w", EnvName(key), err)
+			return fmt.Errorf("%s: %w", name, err)
 		}
 		return nil
 	})
+}
+
+// Redacted returns a copy of c fit to print: secrets and password hashes
+// read "(set)" when they are set.
+func (c Config) Redacted() Config {
+	out := c
+	walkFields(reflect.ValueOf(&out).Elem(), "", func(_ string, sf reflect.StructField, f reflect.Value) error { //nolint:errcheck // fn never fails
+		if sf.Tag.Get("secret") == "true" && f.Kind() == reflect.String && f.String() != "" {
+			f.SetString("(set)")
+		}
+		return nil
+	})
+	if c.Users != nil {
+		out.Users = make([]User, len(c.Users))
+		for i, u := range c.Users {
+			if u.PasswordHash != "" {
+				u.PasswordHash = "(set)"
+			}
+			out.Users[i] = u
+		}
+	}
+	return out
 }
 
 // EnvName returns the environment variable for a YAML key path such as
@@ -144,12 +218,13 @@ func EnvName(key string) string {
 	return b.String()
 }
 
-// walkFields calls fn for every leaf setting with its YAML key path.
-func walkFields(v reflect.Value, prefix string, fn func(key string, f reflect.Value) error) error {
+// walkFields calls fn for every leaf setting with its YAML key path,
+// skipping the fields tagged env:"-" (the declarations).
+func walkFields(v reflect.Value, prefix string, fn func(key string, sf reflect.StructField, f reflect.Value) error) error {
 	t := v.Type()
 	for i := range t.NumField() {
 		name, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ",")
-		if name == "" || name == "-" {
+		if name == "" || name == "-" || t.Field(i).Tag.Get("env") == "-" {
 			continue
 		}
 		key := prefix + name
@@ -160,7 +235,7 @@ func walkFields(v reflect.Value, prefix string, fn func(key string, f reflect.Va
 			}
 			continue
 		}
-		if err := fn(key, f); err != nil {
+		if err := fn(key, t.Field(i), f); err != nil {
 			return err
 		}
 	}

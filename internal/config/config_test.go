@@ -56,6 +56,9 @@ logFormat: json
 logLevel: debug
 uploadSessionTTL: 90m
 adminPassword: s3cret
+gc:
+  gracePeriod: 2h
+  schedule: 24h
 `
 
 func TestLoadFile(t *testing.T) {
@@ -78,6 +81,8 @@ func TestLoadFile(t *testing.T) {
 					LogLevel:         "debug",
 					UploadSessionTTL: config.Duration(90 * time.Minute),
 					AdminPassword:    "s3cret",
+					GC: config.GC{GracePeriod: config.Duration(2 * time.Hour),
+						Schedule: config.Duration(24 * time.Hour)},
 				}
 			},
 		},
@@ -104,7 +109,7 @@ func TestLoadFile(t *testing.T) {
 		{
 			name:    "unknown key",
 			content: "listen: :8081\nbaseUrl: http://x\n",
-			wantErr: "baseUrl",
+			wantErr: "line 2: field baseUrl not found",
 		},
 		{
 			name:    "bad duration",
