@@ -37,35 +37,64 @@ var validActions = map[string]bool{
 	string(Read): true, string(Write): true, string(Delete): true, string(Admin): true,
 }
 
+// ValidUserName checks a user name.
+func ValidUserName(name string) error {
+	if !userNamePattern.MatchString(name) || name == TokenUser {
+		return fmt.Errorf("%w: user name %q must be 1-64 letters, digits, '.', '_', '@' or '-'",
+			ErrInvalid, name)
+	}
+	return nil
+}
+
+// ValidPassword checks a new plain password: bcrypt reads at most 72 bytes.
+func ValidPassword(password string) error {
+	if len(password) < minPasswordLength || len(password) > 72 {
+		return fmt.Errorf("%w: a password needs %d to 72 bytes", ErrInvalid, minPasswordLength)
+	}
+	return nil
+}
+
+// ValidPasswordHash checks a stored-form password: a bcrypt hash.
+func ValidPasswordHash(hash string) error {
+	if _, err := bcrypt.Cost([]byte(hash)); err != nil {
+		return fmt.Errorf("%w: password hash is not a bcrypt hash", ErrInvalid)
+	}
+	return nil
+}
+
+// ValidGrant checks that a grant lists known actions.
+func ValidGrant(g Grant) error {
+	if len(g.Actions) == 0 {
+		return fmt.Errorf("%w: permission on %s lists no action", ErrInvalid, g.Repository)
+	}
+	for _, a := range g.Actions {
+		if !validActions[a] {
+			return fmt.Errorf("%w: unknown action %q (read, write, delete, admin)", ErrInvalid, a)
+		}
+	}
+	return nil
+}
+
 // check validates a definition; a password is needed when create is set.
 func (u *User) check(create bool) error {
-	if !userNamePattern.MatchString(u.Name) || u.Name == TokenUser {
-		return fmt.Errorf("%w: user name %q must be 1-64 letters, digits, '.', '_', '@' or '-'",
-			ErrInvalid, u.Name)
+	if err := ValidUserName(u.Name); err != nil {
+		return err
 	}
 	switch {
 	case u.PasswordHash != "":
-		if _, err := bcrypt.Cost([]byte(u.PasswordHash)); err != nil {
-			return fmt.Errorf("%w: password hash of %s is not a bcrypt hash", ErrInvalid, u.Name)
+		if err := ValidPasswordHash(u.PasswordHash); err != nil {
+			return err
 		}
 	case u.Password != "":
-		if len(u.Password) < minPasswordLength {
-			return fmt.Errorf("%w: a password needs at least %d characters", ErrInvalid, minPasswordLength)
-		}
-		if len(u.Password) > 72 {
-			return fmt.Errorf("%w: a password may have at most 72 bytes", ErrInvalid)
+		if err := ValidPassword(u.Password); err != nil {
+			return err
 		}
 	case create:
 		return fmt.Errorf("%w: user %s needs a password", ErrInvalid, u.Name)
 	}
 	for _, g := range u.Permissions {
-		if len(g.Actions) == 0 {
-			return fmt.Errorf("%w: permission on %s lists no action", ErrInvalid, g.Repository)
-		}
-		for _, a := range g.Actions {
-			if !validActions[a] {
-				return fmt.Errorf("%w: unknown action %q (read, write, delete, admin)", ErrInvalid, a)
-			}
+		if err := ValidGrant(g); err != nil {
+			return err
 		}
 	}
 	return nil

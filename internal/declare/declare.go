@@ -21,7 +21,6 @@ import (
 	"fmt"
 	"log/slog"
 	"reflect"
-	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -104,8 +103,7 @@ func Parse(repos []config.Repository, users []config.User, formats Formats) (*De
 }
 
 // checkRepository decodes a definition as the REST API would and checks it
-// as repo.Service does, naming the line of the key at fault. The rules are
-// repo.Service's (its check is not exported): keep them in step.
+// with repo.Repository.Check, naming the line of the key at fault.
 func checkRepository(c config.Repository, formats Formats) (*repo.Repository, error) {
 	fail := func(key string, err error) error {
 		what := "repository"
@@ -118,44 +116,13 @@ func checkRepository(c config.Repository, formats Formats) (*repo.Repository, er
 	if err := json.Unmarshal(c.JSON, r); err != nil {
 		return nil, fail(culprit(c), err)
 	}
-	if err := repo.ValidName(r.Name); err != nil {
-		return nil, fail("name", err)
-	}
-	switch r.Type {
-	case repo.Hosted, repo.Proxy, repo.Group:
-	default:
-		return nil, fail("type", fmt.Errorf("%w: type %q is not hosted, proxy or group", repo.ErrInvalid, r.Type))
-	}
-	if r.Type != repo.Hosted {
-		// As repo.Service refuses them until they are served.
-		return nil, fail("type", fmt.Errorf("%w: %s repositories are not supported yet", repo.ErrInvalid, r.Type))
-	}
-	switch r.WritePolicy {
-	case repo.AllowOnce, repo.Allow, repo.Deny:
-	default:
-		return nil, fail("writePolicy", fmt.Errorf("%w: writePolicy %q is not allow-once, allow or deny",
-			repo.ErrInvalid, r.WritePolicy))
-	}
-	validate, known := formats[r.Format]
-	if !known {
-		ids := make([]string, 0, len(formats))
-		for id := range formats {
-			ids = append(ids, id)
+	if err := r.Check(formats); err != nil {
+		field := ""
+		var fe *repo.FieldError
+		if errors.As(err, &fe) {
+			field = fe.Field
 		}
-		sort.Strings(ids)
-		return nil, fail("format", fmt.Errorf("%w: unknown format %q (known: %s)",
-			repo.ErrInvalid, r.Format, strings.Join(ids, ", ")))
-	}
-	for k := range r.Sections {
-		if k != r.Format && k != string(r.Type) {
-			return nil, fail(k, fmt.Errorf("%w: unknown field %q for a %s %s repository",
-				repo.ErrInvalid, k, r.Type, r.Format))
-		}
-	}
-	if validate != nil {
-		if err := validate(r, r.Sections[r.Format]); err != nil {
-			return nil, fail(r.Format, err)
-		}
+		return nil, fail(field, err)
 	}
 	return r, nil
 }
@@ -180,17 +147,6 @@ func culprit(c config.Repository) string {
 	return best
 }
 
-// userNamePattern and the password bounds are auth's rules, checked here so
-// that `arca config check` finds what CreateUser would refuse.
-var userNamePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$`)
-
-const (
-	minPasswordLength = 8
-	maxPasswordLength = 72 // bcrypt's limit, in bytes
-)
-
-var validActions = []string{string(auth.Read), string(auth.Write), string(auth.Delete), string(auth.Admin)}
-
 // checkUser checks a user and reads its password file, returning every
 // problem found.
 func checkUser(c config.User) (user, error) {
@@ -198,8 +154,8 @@ func checkUser(c config.User) (user, error) {
 	fail := func(pos config.Pos, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("%s: user %q: %s", pos, c.Name, fmt.Sprintf(format, args...)))
 	}
-	if !userNamePattern.MatchString(c.Name) || c.Name == auth.TokenUser {
-		fail(c.Pos, "a user name must be 1-64 letters, digits, '.', '_', '@' or '-'")
+	if err := auth.ValidUserName(c.Name); err != nil {
+		fail(c.Pos, "%v", err)
 	}
 	u := user{def: auth.User{Name: c.Name, Admin: c.Admin, Permissions: []auth.Grant{}},
 		hash: c.PasswordHash, pos: c.Pos, grants: c.Permissions}
@@ -207,17 +163,16 @@ func checkUser(c config.User) (user, error) {
 	case c.PasswordHash != "" && c.PasswordFile != "":
 		fail(c.Pos, "give passwordHash or passwordFile, not both")
 	case c.PasswordHash != "":
-		if _, err := bcrypt.Cost([]byte(c.PasswordHash)); err != nil {
-			fail(c.Pos, "passwordHash is not a bcrypt hash: %v", err)
+		if err := auth.ValidPasswordHash(c.PasswordHash); err != nil {
+			fail(c.Pos, "passwordHash: %v", err)
 		}
 	case c.PasswordFile != "":
 		pw, err := config.ReadSecretFile(c.PasswordFile)
 		switch {
 		case err != nil:
 			fail(c.Pos, "passwordFile: %v", err)
-		case len(pw) < minPasswordLength || len(pw) > maxPasswordLength:
-			fail(c.Pos, "the password in %s must have %d to %d bytes",
-				c.PasswordFile, minPasswordLength, maxPasswordLength)
+		case auth.ValidPassword(pw) != nil:
+			fail(c.Pos, "passwordFile %s: %v", c.PasswordFile, auth.ValidPassword(pw))
 		}
 		u.password = pw
 	}
@@ -234,13 +189,8 @@ func checkUser(c config.User) (user, error) {
 			fail(pos, "repository %s has two permissions; list its actions once", g.Repository)
 		}
 		seen[g.Repository] = true
-		if len(g.Actions) == 0 {
-			fail(pos, "permission on %s lists no action", g.Repository)
-		}
-		for _, a := range g.Actions {
-			if !slices.Contains(validActions, a) {
-				fail(pos, "unknown action %q (%s)", a, strings.Join(validActions, ", "))
-			}
+		if err := auth.ValidGrant(auth.Grant{Repository: g.Repository, Actions: g.Actions}); err != nil {
+			fail(pos, "%v", err)
 		}
 		u.def.Permissions = append(u.def.Permissions,
 			auth.Grant{Repository: g.Repository, Actions: slices.Clone(g.Actions)})

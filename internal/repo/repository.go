@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"regexp"
 	"sort"
+	"strings"
 
 	"arca/internal/meta"
 )
@@ -86,21 +87,62 @@ func ValidName(name string) error {
 	return nil
 }
 
-// validate checks the settings every repository has. Format sections are
-// checked by the service, which knows the formats.
-func (r *Repository) validate() error {
+// FieldError is a definition error that names the field at fault, so that
+// a caller reading the definition from a file can point at its line.
+type FieldError struct {
+	Field string
+	Err   error
+}
+
+func (e *FieldError) Error() string { return e.Err.Error() }
+
+// Unwrap returns the error, which wraps ErrInvalid.
+func (e *FieldError) Unwrap() error { return e.Err }
+
+// invalidField builds a FieldError wrapping ErrInvalid.
+func invalidField(field, format string, args ...any) error {
+	return &FieldError{Field: field, Err: fmt.Errorf("%w: "+format, append([]any{ErrInvalid}, args...)...)}
+}
+
+// Check validates a definition: its name, type and write policy, that its
+// format is one of formats (format id -> validator of its section), and its
+// sections. Errors wrap ErrInvalid and a *FieldError.
+func (r *Repository) Check(formats map[string]SectionValidator) error {
 	if err := ValidName(r.Name); err != nil {
-		return err
+		return &FieldError{Field: "name", Err: err}
 	}
 	switch r.Type {
-	case Hosted, Proxy, Group:
+	case Hosted:
+	case Proxy, Group:
+		// TODO: proxy and group repositories are defined but not served
+		// yet; refusing them beats serving them as if they were hosted.
+		return invalidField("type", "%s repositories are not supported yet", r.Type)
 	default:
-		return fmt.Errorf("%w: type %q is not hosted, proxy or group", ErrInvalid, r.Type)
+		return invalidField("type", "type %q is not hosted, proxy or group", r.Type)
 	}
 	switch r.WritePolicy {
 	case AllowOnce, Allow, Deny:
 	default:
-		return fmt.Errorf("%w: writePolicy %q is not allow-once, allow or deny", ErrInvalid, r.WritePolicy)
+		return invalidField("writePolicy", "writePolicy %q is not allow-once, allow or deny", r.WritePolicy)
+	}
+	validate, known := formats[r.Format]
+	if !known {
+		ids := make([]string, 0, len(formats))
+		for id := range formats {
+			ids = append(ids, id)
+		}
+		sort.Strings(ids)
+		return invalidField("format", "unknown format %q (known: %s)", r.Format, strings.Join(ids, ", "))
+	}
+	for k := range r.Sections {
+		if k != r.Format && k != string(r.Type) {
+			return invalidField(k, "unknown field %q for a %s %s repository", k, r.Type, r.Format)
+		}
+	}
+	if validate != nil {
+		if err := validate(r, r.Sections[r.Format]); err != nil {
+			return &FieldError{Field: r.Format, Err: err}
+		}
 	}
 	return nil
 }

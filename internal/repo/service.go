@@ -53,34 +53,9 @@ func (s *Service) RegisterFormat(id string, validate SectionValidator) {
 // Blobs returns the blob store, for formats that serve blobs themselves.
 func (s *Service) Blobs() *blob.Store { return s.blobs }
 
-// check validates a definition, its format and its sections.
-func (s *Service) check(r *Repository) error {
-	if err := r.validate(); err != nil {
-		return err
-	}
-	validate, known := s.formats[r.Format]
-	if !known {
-		return fmt.Errorf("%w: unknown format %q", ErrInvalid, r.Format)
-	}
-	if r.Type != Hosted {
-		// TODO: proxy and group repositories are defined but not served
-		// yet; refusing them beats serving them as if they were hosted.
-		return fmt.Errorf("%w: %s repositories are not supported yet", ErrInvalid, r.Type)
-	}
-	for k := range r.Sections {
-		if k != r.Format && k != string(r.Type) {
-			return fmt.Errorf("%w: unknown field %q for a %s %s repository", ErrInvalid, k, r.Type, r.Format)
-		}
-	}
-	if validate != nil {
-		return validate(r, r.Sections[r.Format])
-	}
-	return nil
-}
-
 // Create stores a new repository definition.
 func (s *Service) Create(ctx context.Context, r *Repository) error {
-	if err := s.check(r); err != nil {
+	if err := r.Check(s.formats); err != nil {
 		return err
 	}
 	row, err := toRow(r)
@@ -106,7 +81,7 @@ func (s *Service) Update(ctx context.Context, r *Repository) error {
 	if r.Type != old.Type {
 		return fmt.Errorf("%w: the type of repository %s cannot change", ErrInvalid, r.Name)
 	}
-	if err := s.check(r); err != nil {
+	if err := r.Check(s.formats); err != nil {
 		return err
 	}
 	row, err := toRow(r)
