@@ -39,7 +39,7 @@ func TestStageThenCommit(t *testing.T) {
 	data := []byte("staged bytes")
 	want := digests(data)
 
-	st, err := s.Stage(ctx, bytes.NewReader(data), blob.Expect{Size: want.Size, Digests: want.Digests})
+	st, err := s.Stage(ctx, bytes.NewReader(data), blob.Expect(want))
 	if err != nil {
 		t.Fatalf("Stage: %v", err)
 	}
