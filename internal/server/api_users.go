@@ -1,7 +1,9 @@
 package server
 
 import (
+	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 	"time"
@@ -32,9 +34,12 @@ func (s *Server) apiCreateUser(w http.ResponseWriter, r *http.Request, _ *auth.P
 	if err := s.auth.CreateUser(r.Context(), &u); err != nil {
 		return err
 	}
-	u.Password = ""
+	created, err := s.auth.User(r.Context(), u.Name)
+	if err != nil {
+		return err
+	}
 	w.Header().Set("Location", s.BaseURL(r)+"/api/v1/users/"+u.Name)
-	writeJSON(w, http.StatusCreated, u)
+	writeJSON(w, http.StatusCreated, created)
 	return nil
 }
 
@@ -142,10 +147,10 @@ func (s *Server) apiGC(w http.ResponseWriter, r *http.Request, _ *auth.Principal
 	var req struct {
 		DryRun bool `json:"dryRun"`
 	}
-	if r.ContentLength != 0 {
-		if err := decodeBody(w, r, &req); err != nil {
-			return err
-		}
+	// The options are optional: an empty body, of any length encoding,
+	// means the defaults.
+	if err := decodeBody(w, r, &req); err != nil && !errors.Is(err, io.EOF) {
+		return err
 	}
 	report, err := s.gc.Run(r.Context(), req.DryRun)
 	if err != nil {

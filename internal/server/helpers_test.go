@@ -23,6 +23,7 @@ import (
 	"arca/internal/blob"
 	"arca/internal/blob/filesystem"
 	"arca/internal/format"
+	"arca/internal/gc"
 	"arca/internal/meta"
 	"arca/internal/raw"
 	"arca/internal/repo"
@@ -97,7 +98,8 @@ func newTestEnv(t *testing.T, opts Options) *testEnv {
 	}
 	logs := &logBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	srv := New(opts, log, Services{DB: db, Blobs: blobs, Repos: repos, Auth: authn, Audit: audit.New(db, log)}, []format.Format{rawFormat})
+	srv := New(opts, log, Services{DB: db, Blobs: blobs, Repos: repos, Auth: authn,
+		Audit: audit.New(db, log), GC: gc.New(db, blobs, time.Hour, log)}, []format.Format{rawFormat})
 	ts := httptest.NewServer(srv)
 	t.Cleanup(ts.Close)
 	return &testEnv{srv: srv, ts: ts, db: db, repos: repos, data: data, logs: logs}

@@ -24,32 +24,29 @@ func (s *Server) mount(f format.Format) *mountedFormat {
 		m.mux.Handle(rt.Method+" "+rt.Pattern, s.route(m, rt))
 	}
 	m.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		allowed, err := m.unmatched(r)
-		if len(allowed) > 0 {
-			// A 405 must list the methods the path does allow (RFC 9110).
-			w.Header().Set("Allow", strings.Join(allowed, ", "))
-		}
-		s.fail(w, r, f, err)
+		s.fail(w, r, f, unmatched(w, m.mux, r))
 	})
 	return m
 }
 
-// unmatched tells a path no route has (404) from a method the path does not
-// allow (405), and returns the methods the path allows.
-func (m *mountedFormat) unmatched(r *http.Request) ([]string, error) {
+// unmatched tells a path that no route has (404) from a method the path
+// does not allow (405, with the Allow header RFC 9110 asks for). mux must
+// route everything else to a catch-all "/" without a method.
+func unmatched(w http.ResponseWriter, mux *http.ServeMux, r *http.Request) error {
 	var allowed []string
 	for _, method := range []string{"GET", "HEAD", "PUT", "POST", "PATCH", "DELETE"} {
 		probe := r.Clone(r.Context())
 		probe.Method = method
-		if _, pattern := m.mux.Handler(probe); pattern != "/" && pattern != "" {
+		if _, pattern := mux.Handler(probe); pattern != "/" && pattern != "" {
 			allowed = append(allowed, method)
 		}
 	}
 	if len(allowed) > 0 {
-		return allowed, &format.Error{Status: http.StatusMethodNotAllowed, Code: "UNSUPPORTED",
+		w.Header().Set("Allow", strings.Join(allowed, ", "))
+		return &format.Error{Status: http.StatusMethodNotAllowed, Code: "UNSUPPORTED",
 			Message: fmt.Sprintf("method %s is not allowed here", r.Method)}
 	}
-	return nil, fmt.Errorf("%w: %s", repo.ErrNotFound, r.URL.Path)
+	return fmt.Errorf("%w: %s", repo.ErrNotFound, r.URL.Path)
 }
 
 // route wraps a format's handler with the permission check.

@@ -87,7 +87,7 @@ func New(opts Options, log *slog.Logger, svc Services, formats []format.Format) 
 	mux.HandleFunc("/repository/", s.serveRepository)
 	s.routeAPI(mux)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		s.fail(w, r, nil, fmt.Errorf("%w: no such endpoint", repo.ErrNotFound))
+		s.fail(w, r, nil, unmatched(w, mux, r))
 	})
 	s.handler = s.logRequests(s.checkPath(mux))
 	return s
