@@ -215,7 +215,7 @@ func TestCLIUsersAndTokens(t *testing.T) {
 		t.Fatalf("the password read from stdin does not work: %s", got)
 	}
 	wantCLIError(t, in.cli(asAdminEnv, "user", "create", "ci", "--password", ciPassword), "409")
-	wantCLIError(t, in.cli(asAdminEnv, "user", "create", "short", "--password", "short"), "at least 8", "400")
+	wantCLIError(t, in.cli(asAdminEnv, "user", "create", "short", "--password", "short"), "8 to 72 bytes", "400")
 	wantCLIError(t, in.cli(asAdminEnv, "user", "create", "x", "--password", ciPassword, "--permission", "files:fly"),
 		`unknown action "fly"`)
 	wantCLIError(t, in.cli(asAdminEnv, "user", "create", "x", "--password", ciPassword, "--permission", "nope:read"),
