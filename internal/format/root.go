@@ -1,0 +1,41 @@
+package format
+
+import (
+	"net/http"
+
+	"arca/internal/auth"
+)
+
+// RootRouter is implemented by a format that also answers a URL space of its
+// own besides /repository/{name}/, such as OCI's /v2/.
+//
+// Under Prefix, the first path segment names the repository, which must be
+// of this format, and the rest of the path is handed to the format's Routes
+// exactly as under /repository/{name}/: /v2/containers/team/app/tags/list
+// reaches the routes of repository "containers" with Path
+// "team/app/tags/list". RootRoutes answer the paths under Prefix that name
+// no repository, such as /v2/ itself, /v2/_catalog and /v2/token.
+type RootRouter interface {
+	// Prefix is the URL space, with leading and trailing slashes: "/v2/".
+	Prefix() string
+	// RootRoutes are the endpoints under Prefix outside any repository.
+	RootRoutes() []RootRoute
+}
+
+// RootRoute is an endpoint outside any repository. Pattern is a complete
+// net/http.ServeMux path pattern, such as "/v2/{$}". The edge authenticates
+// the caller but checks no permission: the handler decides.
+type RootRoute struct {
+	Method  string
+	Pattern string
+	Handle  func(w http.ResponseWriter, r *RootRequest) error
+}
+
+// RootRequest is what a root route handler receives.
+type RootRequest struct {
+	*http.Request
+	// User is the caller, nil when anonymous.
+	User *auth.Principal
+	// BaseURL is the external URL of the server, without a trailing slash.
+	BaseURL string
+}
