@@ -85,6 +85,9 @@ func serve(ctx context.Context, cfg config.Config) error {
 	if err != nil {
 		return err
 	}
+	if err := authn.LoadRegistryKey(cfg.Data, cfg.RegistryTokenKey); err != nil {
+		return err
+	}
 
 	formats := newFormats(db, blobs)
 	repos := formats.repos

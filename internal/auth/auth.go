@@ -60,6 +60,9 @@ type Principal struct {
 	Token string
 
 	grants map[string]map[Permission]bool // repository -> actions
+	// scope, when not nil, bounds what a registry token allows, whatever
+	// the user's grants or admin flag: repository -> permissions.
+	scope map[string]map[Permission]bool
 }
 
 // Can reports whether the principal holds perm on a repository, ignoring
@@ -81,6 +84,8 @@ type Service struct {
 	mu       sync.Mutex
 	verified map[[sha256.Size]byte]verifiedEntry // remembered password checks
 	touched  map[string]time.Time                // token id -> last recorded use
+
+	registryKey []byte // signs registry tokens; see LoadRegistryKey
 }
 
 type verifiedEntry struct {
@@ -114,7 +119,11 @@ func (s *Service) Authenticate(ctx context.Context, r *http.Request) (*Principal
 		return nil, nil
 	}
 	if scheme, secret, ok := strings.Cut(header, " "); ok && strings.EqualFold(scheme, "Bearer") {
-		return s.CheckToken(ctx, strings.TrimSpace(secret), "")
+		secret = strings.TrimSpace(secret)
+		if strings.HasPrefix(secret, TokenPrefix) {
+			return s.CheckToken(ctx, secret, "")
+		}
+		return s.checkRegistryToken(ctx, secret)
 	}
 	user, password, ok := r.BasicAuth()
 	if !ok {
@@ -207,6 +216,10 @@ func Authorize(p *Principal, t Target, perm Permission) error {
 		return nil
 	case p == nil:
 		return ErrUnauthenticated
+	case p.scope != nil && !p.scope[t.Repository][perm]:
+		// A registry client answers this by asking for a token with the
+		// missing scope.
+		return fmt.Errorf("%w: the token does not grant %s on %s", ErrUnauthenticated, perm, t.Repository)
 	case p.Admin, p.Can(t.Repository, perm):
 		return nil
 	}

@@ -61,6 +61,10 @@ type Config struct {
 	// AdminPassword is the password given to the admin user created on first
 	// start; when empty a random one is written to <data>/admin.password.
 	AdminPassword string `yaml:"adminPassword" secret:"true"`
+	// RegistryTokenKey, when set, signs the OCI registry's bearer tokens
+	// (at least 32 characters); when empty a random key is kept in
+	// <data>/registry-token.key. Several nodes must share one key.
+	RegistryTokenKey string `yaml:"registryTokenKey" secret:"true"`
 	// GC configures garbage collection of unused blobs.
 	GC GC `yaml:"gc"`
 

@@ -1,6 +1,7 @@
 package format
 
 import (
+	"context"
 	"net/http"
 
 	"arca/internal/auth"
@@ -38,4 +39,20 @@ type RootRequest struct {
 	User *auth.Principal
 	// BaseURL is the external URL of the server, without a trailing slash.
 	BaseURL string
+}
+
+type baseURLKey struct{}
+
+// WithBaseURL returns a context carrying the server's external URL. The edge
+// sets it on every request, so that error writers, which see only the
+// *http.Request, can build absolute URLs too (an OCI token realm).
+func WithBaseURL(ctx context.Context, baseURL string) context.Context {
+	return context.WithValue(ctx, baseURLKey{}, baseURL)
+}
+
+// BaseURL returns the external URL the edge put in ctx, without a trailing
+// slash, or "" outside a request.
+func BaseURL(ctx context.Context) string {
+	s, _ := ctx.Value(baseURLKey{}).(string)
+	return s
 }

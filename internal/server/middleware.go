@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"arca/internal/format"
 	"arca/internal/urlpath"
 )
 
@@ -54,7 +55,8 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 		// The counter goes on a copy of the request: the server watches the
 		// original's body to send "100 Continue" only once a handler reads,
 		// so that a refused upload is answered before its body is sent.
-		inner := r.WithContext(context.WithValue(r.Context(), requestInfoKey, ri))
+		ctx := context.WithValue(r.Context(), requestInfoKey, ri)
+		inner := r.WithContext(format.WithBaseURL(ctx, s.BaseURL(r)))
 		body := &countingReader{ReadCloser: r.Body}
 		inner.Body = body
 		next.ServeHTTP(rec, inner)

@@ -77,30 +77,53 @@ func (s *Server) route(m *mountedFormat, rt format.Route) http.Handler {
 // repository and its format, authenticates the caller and hands the request
 // to the format's routes with the path relative to the repository.
 func (s *Server) serveRepository(w http.ResponseWriter, r *http.Request) {
+	s.dispatch(w, r, "/repository/", nil)
+}
+
+// servePrefix answers a format's own URL space (format.RootRouter), where the
+// first segment names a repository of that format.
+func (s *Server) servePrefix(owner *mountedFormat, prefix string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) { s.dispatch(w, r, prefix, owner) }
+}
+
+// dispatch hands a request under prefix to the routes of the repository
+// its next segment names. With owner set, the repository must be of that
+// format, and errors are written in its form even before the repository is
+// known.
+func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, prefix string, owner *mountedFormat) {
 	ri := info(r.Context())
-	ri.route = "/repository/{name}/"
-	escaped := strings.TrimPrefix(rawPath(r), "/repository/")
+	ri.route = prefix + "{name}/"
+	var errorForm format.Format
+	if owner != nil {
+		errorForm = owner
+	}
+	escaped := strings.TrimPrefix(rawPath(r), prefix)
 	name, rest, hasSlash := strings.Cut(escaped, "/")
 	if strings.Contains(name, "%") {
 		// No repository name needs an escape; an encoded slash here would
 		// smuggle a path into the name.
-		s.fail(w, r, nil, fmt.Errorf("%w: repository name %q is percent-encoded", urlpath.ErrInvalid, name))
+		s.fail(w, r, errorForm, fmt.Errorf("%w: repository name %q is percent-encoded", urlpath.ErrInvalid, name))
 		return
 	}
 	rp, err := s.repos.Get(r.Context(), name)
 	if err != nil {
-		s.fail(w, r, nil, err)
+		s.fail(w, r, errorForm, err)
 		return
 	}
 	ri.repo, ri.format = rp.Name, rp.Format
 	f := s.formats[rp.Format]
-	if f == nil {
-		s.fail(w, r, nil, fmt.Errorf("repository %s has format %q, which this arca does not serve",
+	switch {
+	case f == nil:
+		s.fail(w, r, errorForm, fmt.Errorf("repository %s has format %q, which this arca does not serve",
 			rp.Name, rp.Format))
+		return
+	case owner != nil && f != owner:
+		s.fail(w, r, owner, fmt.Errorf("%w: repository %s is not of format %s", repo.ErrNotFound,
+			rp.Name, owner.ID()))
 		return
 	}
 	if !hasSlash {
-		http.Redirect(w, r, s.BaseURL(r)+"/repository/"+rp.Name+"/", http.StatusMovedPermanently)
+		http.Redirect(w, r, s.BaseURL(r)+prefix+rp.Name+"/", http.StatusMovedPermanently)
 		return
 	}
 	if !rp.Online {
@@ -125,6 +148,26 @@ func (s *Server) serveRepository(w http.ResponseWriter, r *http.Request) {
 	sub := r.WithContext(context.WithValue(r.Context(), formatRequestKey{}, fr))
 	sub.URL = &url.URL{Path: "/" + decoded, RawPath: "/" + rest, RawQuery: r.URL.RawQuery}
 	f.mux.ServeHTTP(w, sub)
+}
+
+// mountRoot registers a format's own URL space and its root routes on the
+// top-level mux.
+func (s *Server) mountRoot(mux *http.ServeMux, m *mountedFormat, rr format.RootRouter) {
+	for _, rt := range rr.RootRoutes() {
+		pattern := rt.Method + " " + rt.Pattern
+		mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+			info(r.Context()).route = pattern
+			info(r.Context()).format = m.ID()
+			user, err := s.authenticate(r)
+			if err == nil {
+				err = rt.Handle(w, &format.RootRequest{Request: r, User: user, BaseURL: s.BaseURL(r)})
+			}
+			if err != nil {
+				s.fail(w, r, m, err)
+			}
+		})
+	}
+	mux.HandleFunc(rr.Prefix(), s.servePrefix(m, rr.Prefix()))
 }
 
 // checkEncodedSlash refuses a percent-encoded slash unless the format claims

@@ -85,6 +85,11 @@ func New(opts Options, log *slog.Logger, svc Services, formats []format.Format) 
 		mux.Handle("GET /metrics", s.metrics.Handler())
 	}
 	mux.HandleFunc("/repository/", s.serveRepository)
+	for _, m := range s.formats {
+		if rr, ok := m.Format.(format.RootRouter); ok {
+			s.mountRoot(mux, m, rr)
+		}
+	}
 	s.routeAPI(mux)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, nil, unmatched(w, mux, r))

@@ -1,0 +1,194 @@
+package auth_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"arca/internal/auth"
+	"arca/internal/meta"
+)
+
+func TestParseScope(t *testing.T) {
+	tests := []struct {
+		scope   string
+		want    auth.Access
+		wantErr bool
+	}{
+		{"repository:containers/team/app:pull,push", auth.Access{Type: "repository",
+			Name: "containers/team/app", Actions: []string{"pull", "push"}}, false},
+		{"repository:containers/app:*", auth.Access{Type: "repository", Name: "containers/app",
+			Actions: []string{"*"}}, false},
+		{"registry:catalog:*", auth.Access{Type: "registry", Name: "catalog", Actions: []string{"*"}}, false},
+		{"repository", auth.Access{}, true},
+		{"repository:name", auth.Access{}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.scope, func(t *testing.T) {
+			got, err := auth.ParseScope(tt.scope)
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("err = %v, want error %v", err, tt.wantErr)
+			}
+			if err == nil && (got.Type != tt.want.Type || got.Name != tt.want.Name ||
+				strings.Join(got.Actions, ",") != strings.Join(tt.want.Actions, ",")) {
+				t.Fatalf("got %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+// registryEnv has repositories "a" (private), "b" (private) and "pub"
+// (anonymous read), and a user "reader" with read on a.
+func registryEnv(t *testing.T) (*auth.Service, string) {
+	t.Helper()
+	s, db, dir := newService(t)
+	ctx := context.Background()
+	if _, err := s.Bootstrap(ctx, dir, "admin-password"); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"a", "b", "pub"} {
+		r := meta.Repository{Name: name, Format: "oci", Type: "hosted", Settings: []byte("{}")}
+		if err := db.Queries().CreateRepository(ctx, &r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	u := &auth.User{Name: "reader", Password: "reader-password",
+		Permissions: []auth.Grant{{Repository: "a", Actions: []string{"read"}}}}
+	if err := s.CreateUser(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.LoadRegistryKey(dir, ""); err != nil {
+		t.Fatal(err)
+	}
+	return s, dir
+}
+
+func lookup(_ context.Context, name string) (bool, bool) {
+	switch name {
+	case "a", "b":
+		return true, false
+	case "pub":
+		return true, true
+	}
+	return false, false
+}
+
+func bearer(t *testing.T, s *auth.Service, token string) (*auth.Principal, error) {
+	t.Helper()
+	r, _ := http.NewRequest("GET", "/", nil)
+	r.Header.Set("Authorization", "Bearer "+token)
+	return s.Authenticate(context.Background(), r)
+}
+
+func TestRegistryTokenGrantsOnlyWhatTheUserHolds(t *testing.T) {
+	s, _ := registryEnv(t)
+	ctx := context.Background()
+	reader, err := s.CheckPassword(ctx, "reader", "reader-password")
+	if err != nil {
+		t.Fatal(err)
+	}
+	token, _, err := s.IssueRegistryToken(ctx, reader, "arca.test", []auth.Access{
+		{Type: "repository", Name: "a/app", Actions: []string{"pull", "push"}},
+		{Type: "repository", Name: "b/app", Actions: []string{"pull"}},
+		{Type: "repository", Name: "pub/app", Actions: []string{"pull"}},
+		{Type: "repository", Name: "missing/app", Actions: []string{"*"}},
+	}, lookup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := bearer(t, s, token)
+	if err != nil || p == nil || p.Name != "reader" {
+		t.Fatalf("token check = %+v, %v", p, err)
+	}
+	cases := []struct {
+		repo string
+		anon bool
+		perm auth.Permission
+		want error
+	}{
+		{"a", false, auth.Read, nil},
+		{"a", false, auth.Write, auth.ErrUnauthenticated}, // not held, so not granted
+		{"b", false, auth.Read, auth.ErrUnauthenticated},  // not held
+		{"pub", true, auth.Read, nil},
+	}
+	for _, c := range cases {
+		err := auth.Authorize(p, auth.Target{Repository: c.repo, AnonymousRead: c.anon}, c.perm)
+		if !errors.Is(err, c.want) && !(c.want == nil && err == nil) {
+			t.Errorf("%s %s: %v, want %v", c.perm, c.repo, err, c.want)
+		}
+	}
+}
+
+func TestRegistryTokenBoundsAnAdmin(t *testing.T) {
+	s, _ := registryEnv(t)
+	ctx := context.Background()
+	admin, err := s.CheckPassword(ctx, "admin", "admin-password")
+	if err != nil {
+		t.Fatal(err)
+	}
+	token, _, err := s.IssueRegistryToken(ctx, admin, "arca.test",
+		[]auth.Access{{Type: "repository", Name: "a/app", Actions: []string{"*"}}}, lookup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := bearer(t, s, token)
+	if err != nil || p == nil || !p.Admin {
+		t.Fatalf("token check = %+v, %v", p, err)
+	}
+	for _, perm := range []auth.Permission{auth.Read, auth.Write, auth.Delete} {
+		if err := auth.Authorize(p, auth.Target{Repository: "a"}, perm); err != nil {
+			t.Errorf("%s on a: %v", perm, err)
+		}
+	}
+	if err := auth.Authorize(p, auth.Target{Repository: "b"}, auth.Read); !errors.Is(err, auth.ErrUnauthenticated) {
+		t.Errorf("an admin's token scoped to a reads b: %v", err)
+	}
+}
+
+func TestAnonymousAndBadRegistryTokens(t *testing.T) {
+	s, dir := registryEnv(t)
+	ctx := context.Background()
+	token, _, err := s.IssueRegistryToken(ctx, nil, "arca.test",
+		[]auth.Access{{Type: "repository", Name: "a/app", Actions: []string{"pull"}}}, lookup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, err := bearer(t, s, token); p != nil || err != nil {
+		t.Fatalf("anonymous token = %+v, %v; want nil, nil", p, err)
+	}
+	for name, bad := range map[string]string{
+		"garbage":  "not.a.token",
+		"tampered": token[:len(token)-2] + "xx",
+		"none alg": "eyJhbGciOiJub25lIn0.eyJpc3MiOiJhcmNhIiwic3ViIjoiYWRtaW4ifQ.",
+	} {
+		if _, err := bearer(t, s, bad); !errors.Is(err, auth.ErrUnauthenticated) {
+			t.Errorf("%s token: %v, want ErrUnauthenticated", name, err)
+		}
+	}
+
+	// The key survives a restart: a new service over the same folder
+	// accepts a token the old one issued.
+	reader, _ := s.CheckPassword(ctx, "reader", "reader-password")
+	token, _, _ = s.IssueRegistryToken(ctx, reader, "arca.test",
+		[]auth.Access{{Type: "repository", Name: "a/app", Actions: []string{"pull"}}}, lookup)
+	db, err := meta.OpenSQLite(ctx, filepath.Join(dir, "arca.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	again := auth.NewService(db)
+	if err := again.LoadRegistryKey(dir, ""); err != nil {
+		t.Fatal(err)
+	}
+	if p, err := bearer(t, again, token); err != nil || p == nil || p.Name != "reader" {
+		t.Fatalf("token after restart = %+v, %v", p, err)
+	}
+	fi, err := os.Stat(filepath.Join(dir, "registry-token.key"))
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("key file: %v, mode %v", err, fi.Mode())
+	}
+}
