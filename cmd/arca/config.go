@@ -16,6 +16,7 @@ import (
 	"go.yaml.in/yaml/v3"
 	"golang.org/x/crypto/bcrypt"
 
+	"arca/internal/audit"
 	"arca/internal/auth"
 	"arca/internal/config"
 	"arca/internal/declare"
@@ -142,12 +143,12 @@ func formatValidators(list []format.Format) declare.Formats {
 // applyDeclarations creates or updates the repositories and users the
 // configuration file declares.
 func applyDeclarations(ctx context.Context, cfg config.Config, db *meta.DB, formats wiredFormats,
-	authn *auth.Service, log *slog.Logger) error {
+	authn *auth.Service, auditLog *audit.Log, log *slog.Logger) error {
 	d, err := declare.Parse(cfg.Repositories, cfg.Users, formatValidators(formats.list))
 	if err != nil {
 		return problemsError("invalid declarations", flatten(err))
 	}
-	err = d.Apply(ctx, declare.Stores{DB: db, Repos: formats.repos, Auth: authn}, log)
+	err = d.Apply(ctx, declare.Stores{DB: db, Repos: formats.repos, Auth: authn, Audit: auditLog}, log)
 	if err != nil {
 		return problemsError("apply declarations", flatten(err))
 	}

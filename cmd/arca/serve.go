@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"sync"
 	"syscall"
 	"time"
 
@@ -91,22 +92,29 @@ func serve(ctx context.Context, cfg config.Config) error {
 
 	formats := newFormats(db, blobs)
 	repos := formats.repos
-	if err := applyDeclarations(ctx, cfg, db, formats, authn, log); err != nil {
+	auditLog := audit.New(db, log)
+	if err := applyDeclarations(ctx, cfg, db, formats, authn, auditLog, log); err != nil {
 		return err
 	}
-	go repos.RunDownloadMarks(ctx, 30*time.Second, log)
-	go expireUploads(ctx, blobs, time.Duration(cfg.UploadSessionTTL), log)
 
 	l, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
 	collector := gc.New(db, blobs, time.Duration(cfg.GC.GracePeriod), log)
-	go collector.RunScheduled(ctx, time.Duration(cfg.GC.Schedule))
+
+	// Background jobs end with ctx; the database closes only after they
+	// have, so that their last writes (download marks) still land.
+	var jobs sync.WaitGroup
+	defer jobs.Wait()
+	jobs.Go(func() { repos.RunDownloadMarks(ctx, 30*time.Second, log) })
+	jobs.Go(func() { expireUploads(ctx, blobs, time.Duration(cfg.UploadSessionTTL), log) })
+	jobs.Go(func() { collector.RunScheduled(ctx, time.Duration(cfg.GC.Schedule)) })
+
 	srv := server.New(server.Options{
 		BaseURL: cfg.BaseURL, TrustedProxies: cfg.Prefixes(), Version: version,
 	}, log, server.Services{DB: db, Blobs: blobs, Repos: repos, Auth: authn,
-		Audit: audit.New(db, log), GC: collector, Metrics: metrics.New(db.BlobTotals)}, formats.list)
+		Audit: auditLog, GC: collector, Metrics: metrics.New(db.BlobTotals)}, formats.list)
 	baseURL := cfg.BaseURL
 	if baseURL == "" {
 		baseURL = "http://" + l.Addr().String()

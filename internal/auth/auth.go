@@ -58,6 +58,8 @@ type Principal struct {
 	Fresh bool
 	// Token is the id of the token the caller used, "" for a password.
 	Token string
+	// TokenExpires is when that token expires; zero for none.
+	TokenExpires time.Time
 
 	grants map[string]map[Permission]bool // repository -> actions
 	// scope, when not nil, bounds what a registry token allows, whatever

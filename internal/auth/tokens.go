@@ -76,6 +76,11 @@ func (s *Service) CreateToken(ctx context.Context, p *Principal, name string, ex
 	if expiresIn > 0 {
 		t.ExpiresAt = time.Now().Add(expiresIn).UTC()
 	}
+	// A token made with an expiring token expires no later than it: a
+	// leaked short-lived token must not mint a lasting one.
+	if !p.TokenExpires.IsZero() && (t.ExpiresAt.IsZero() || t.ExpiresAt.After(p.TokenExpires)) {
+		t.ExpiresAt = p.TokenExpires
+	}
 	if err := s.db.Queries().CreateToken(ctx, &t); err != nil {
 		return Token{}, err
 	}
@@ -142,7 +147,7 @@ func (s *Service) CheckToken(ctx context.Context, secret, owner string) (*Princi
 	if err != nil {
 		return nil, err
 	}
-	p.Token = t.ID
+	p.Token, p.TokenExpires = t.ID, t.ExpiresAt
 	return p, nil
 }
 

@@ -29,6 +29,10 @@ type User struct {
 
 var userNamePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$`)
 
+// reservedUserNames stand for callers that are no user: a token without
+// its owner's name, and unauthenticated callers in the audit log.
+var reservedUserNames = map[string]bool{TokenUser: true, "anonymous": true, "configuration": true}
+
 // minPasswordLength is the shortest password accepted.
 const minPasswordLength = 8
 
@@ -39,7 +43,10 @@ var validActions = map[string]bool{
 
 // ValidUserName checks a user name.
 func ValidUserName(name string) error {
-	if !userNamePattern.MatchString(name) || name == TokenUser {
+	if reservedUserNames[name] {
+		return fmt.Errorf("%w: user name %q is reserved", ErrInvalid, name)
+	}
+	if !userNamePattern.MatchString(name) {
 		return fmt.Errorf("%w: user name %q must be 1-64 letters, digits, '.', '_', '@' or '-'",
 			ErrInvalid, name)
 	}

@@ -27,6 +27,7 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
+	"arca/internal/audit"
 	"arca/internal/auth"
 	"arca/internal/config"
 	"arca/internal/meta"
@@ -205,6 +206,8 @@ type Stores struct {
 	DB    *meta.DB
 	Repos *repo.Service
 	Auth  *auth.Service
+	// Audit, when set, records every change as made by "configuration".
+	Audit *audit.Log
 }
 
 // step is one change Apply makes.
@@ -235,9 +238,22 @@ func (d *Declarations) Apply(ctx context.Context, st Stores, log *slog.Logger) e
 			attrs = append(attrs, "changed", strings.Join(s.changed, ","))
 		}
 		log.Info("declared "+s.kind+" "+s.verb, attrs...)
+		if st.Audit != nil {
+			e := audit.Event{Actor: "configuration", Action: s.kind + "." + auditVerb[s.verb],
+				Remote: s.pos.String(), Outcome: audit.Success, Detail: strings.Join(s.changed, ",")}
+			if s.kind == "repository" {
+				e.Repository = s.name
+			} else {
+				e.Path = s.kind + "/" + s.name
+			}
+			st.Audit.Record(ctx, e)
+		}
 	}
 	return nil
 }
+
+// auditVerb names a step's verb as the audit log's actions do.
+var auditVerb = map[string]string{"created": "create", "updated": "update"}
 
 func (d *Declarations) plan(ctx context.Context, st Stores) ([]step, error) {
 	var steps []step

@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
+	"arca/internal/audit"
 	"arca/internal/auth"
 	"arca/internal/blob"
 	"arca/internal/blob/filesystem"
@@ -135,8 +136,9 @@ func (e *env) apply(t *testing.T, yml string) error {
 	if err != nil {
 		t.Fatalf("Parse: %v", err)
 	}
-	return d.Apply(context.Background(), declare.Stores{DB: e.db, Repos: e.repos, Auth: e.auth},
-		slog.New(slog.NewTextHandler(e, nil)))
+	log := slog.New(slog.NewTextHandler(e, nil))
+	return d.Apply(context.Background(), declare.Stores{DB: e.db, Repos: e.repos, Auth: e.auth,
+		Audit: audit.New(e.db, log)}, log)
 }
 
 func (e *env) mustApply(t *testing.T, yml string) []string {
@@ -575,5 +577,25 @@ func TestParseNothing(t *testing.T) {
 	d, err := declare.Parse(nil, nil, nil)
 	if err != nil || !d.Empty() {
 		t.Fatalf("Parse(nil) = %v, %v", d, err)
+	}
+}
+
+// TestApplyIsAudited checks that every change a declaration makes is in the
+// audit log, made by "configuration" and pointing at the file.
+func TestApplyIsAudited(t *testing.T) {
+	e := newEnv(t)
+	e.mustApply(t, `
+repositories:
+  - name: audited
+    format: raw
+    type: hosted
+`)
+	events, err := audit.New(e.db, slog.New(slog.DiscardHandler)).List(context.Background(), 0, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(events) != 1 || events[0].Actor != "configuration" || events[0].Action != "repository.create" ||
+		events[0].Repository != "audited" || !strings.Contains(events[0].Remote, ":") {
+		t.Fatalf("audit events = %+v", events)
 	}
 }
