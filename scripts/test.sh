@@ -14,18 +14,28 @@ export PATH="$GOBIN:$PATH"
 mkdir -p "$GOBIN"
 
 # Debian packages: curl drives the raw end-to-end tests; maven brings the
-# local Maven repository under /usr/share/maven-repo that they upload.
+# local Maven repository under /usr/share/maven-repo that they upload;
+# skopeo is one of the OCI clients.
 packages=()
 command -v curl >/dev/null || packages+=(curl)
 { command -v mvn >/dev/null && [ -d /usr/share/maven-repo ]; } || packages+=(maven)
+command -v skopeo >/dev/null || packages+=(skopeo)
 if [ ${#packages[@]} -gt 0 ]; then
   echo "== installing Debian packages: ${packages[*]}"
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${packages[@]}"
 fi
 
-# Go tools, pinned, installed once into the cache.
-[ -x "$GOBIN/staticcheck" ] || go install honnef.co/go/tools/cmd/staticcheck@v0.8.2
+# Go tools, pinned, installed once into the cache (helm takes minutes to
+# build on two cores: the cache is what keeps later runs fast).
+install() { # install NAME MODULE@VERSION
+  [ -x "$GOBIN/$1" ] || { echo "== installing $1"; go install "$2"; }
+}
+install staticcheck honnef.co/go/tools/cmd/staticcheck@v0.8.2
+install conformance github.com/opencontainers/distribution-spec/conformance@v0.0.0-20260831232431-97274622c111
+install crane github.com/google/go-containerregistry/cmd/crane@v0.22.1
+install oras oras.land/oras/cmd/oras@v1.3.6
+install helm helm.sh/helm/v4/cmd/helm@v4.3.2
 
 echo "== gofmt"
 unformatted=$(gofmt -l $(find . -name '*.go' -not -path './.git/*'))

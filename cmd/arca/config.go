@@ -175,7 +175,7 @@ func configCommand() *cobra.Command {
 			cfg, problems := buildConfig(cmd.Flags(), file)
 			// The formats' validators need no store: the repository
 			// service is built without one and never used.
-			_, err = declare.Parse(cfg.Repositories, cfg.Users, formatValidators(newFormats(nil, nil).list))
+			_, err = declare.Parse(cfg.Repositories, cfg.Users, formatValidators(newFormats(nil, nil, nil).list))
 			problems = append(problems, flatten(err)...)
 			if len(problems) > 0 {
 				what := "the configuration"

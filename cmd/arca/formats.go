@@ -1,9 +1,11 @@
 package main
 
 import (
+	"arca/internal/auth"
 	"arca/internal/blob"
 	"arca/internal/format"
 	"arca/internal/meta"
+	"arca/internal/oci"
 	"arca/internal/raw"
 	"arca/internal/repo"
 )
@@ -17,10 +19,11 @@ type wiredFormats struct {
 
 // newFormats is the one list of formats. A new format is one package and
 // one line here.
-func newFormats(db *meta.DB, blobs *blob.Store) wiredFormats {
+func newFormats(db *meta.DB, blobs *blob.Store, authn *auth.Service) wiredFormats {
 	repos := repo.NewService(db, blobs)
 	list := []format.Format{
 		raw.New(repos),
+		oci.New(repos, authn),
 	}
 	for _, f := range list {
 		repos.RegisterFormat(f.ID(), f.ValidateSettings)

@@ -90,7 +90,7 @@ func serve(ctx context.Context, cfg config.Config) error {
 		return err
 	}
 
-	formats := newFormats(db, blobs)
+	formats := newFormats(db, blobs, authn)
 	repos := formats.repos
 	auditLog := audit.New(db, log)
 	if err := applyDeclarations(ctx, cfg, db, formats, authn, auditLog, log); err != nil {

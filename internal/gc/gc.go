@@ -20,12 +20,26 @@
 // are protected from each other by the grace period: a commit, even of
 // bytes already stored, makes the blob young again. Runs themselves are
 // serialized across nodes by the "gc" lease in the metadata database.
+//
+// # OCI images
+//
+// An OCI manifest keeps its own bytes, its config and layers, and an
+// index its child manifests. An image's link to a blob, made by an upload
+// or a mount, keeps the blob only while it is younger than the grace
+// period: after that, a blob no manifest references is what an abandoned
+// or deleted push left, and it is freed with its links. In repositories
+// whose "oci" section sets gcUntagged, a run first deletes the manifests
+// pushed before the grace period that no tag, no kept index and no kept
+// subject keeps (a referrer lives as long as its subject), so that their
+// blobs go in the same run. Pushes in flight are safe: their manifests and
+// links are younger than the grace period.
 package gc
 
 import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -55,6 +69,12 @@ type Report struct {
 	BlobsFreed int      `json:"blobsFreed"`
 	BytesFreed int64    `json:"bytesFreed"`
 	Blobs      []string `json:"blobs"` // SHA-256 of each blob freed, sorted
+	// ManifestsDeleted counts the OCI manifests deleted (or that a dry run
+	// would delete) because nothing keeps them, in repositories whose "oci"
+	// section sets gcUntagged; Manifests names them as
+	// "<repository>/<image>@<digest>", sorted.
+	ManifestsDeleted int      `json:"manifestsDeleted,omitempty"`
+	Manifests        []string `json:"manifests,omitempty"`
 }
 
 // Collector runs garbage collection.
@@ -102,9 +122,10 @@ func newHolder() string {
 	return fmt.Sprintf("%s/%d/%s", host, os.Getpid(), hex.EncodeToString(b[:]))
 }
 
-// Run collects once. It frees every blob modified more than the grace
-// period before the run started that no asset or link refers to, or, with
-// dryRun, only lists them. It fails with an error wrapping ErrBusy when
+// Run collects once. It deletes the OCI manifests nothing keeps where
+// gcUntagged asks for it, then frees every blob modified more than the
+// grace period before the run started that nothing uses, or, with dryRun,
+// only lists them. It fails with an error wrapping ErrBusy when
 // another run holds the lease. On any other error it stops and returns
 // what it had freed so far with the error.
 func (c *Collector) Run(ctx context.Context, dryRun bool) (Report, error) {
@@ -142,49 +163,110 @@ func (c *Collector) Run(ctx context.Context, dryRun bool) (Report, error) {
 	start := time.Now()
 	olderThan := start.Add(-c.grace)
 	var scanned int
-	err = c.blobs.Walk(ctx, func(sha256 string, size int64, modified time.Time) error {
-		scanned++
-		if c.testHookBlob != nil {
-			c.testHookBlob(sha256)
-		}
-		if !modified.Before(olderThan) {
-			return nil
-		}
-		// Most blobs are used: a plain read spares them the exclusive lock.
-		used, err := c.db.Queries().BlobInUse(ctx, sha256)
-		if err != nil {
-			return err
-		}
-		if used {
-			return nil
-		}
-		if dryRun {
-			rep.add(sha256, size)
-			return nil
-		}
-		freed, size, err := c.blobs.Sweep(ctx, sha256, olderThan, func(ctx context.Context) (bool, error) {
-			return c.db.ForgetBlobIfUnused(ctx, sha256)
+	gone, err := c.pruneOCI(ctx, olderThan, dryRun, &rep)
+	if err == nil {
+		err = c.blobs.Walk(ctx, func(sha256 string, size int64, modified time.Time) error {
+			scanned++
+			return c.consider(ctx, sha256, size, modified, olderThan, dryRun, gone, &rep)
 		})
-		if err != nil {
-			return fmt.Errorf("blob %s: %w", sha256, err)
-		}
-		if freed {
-			rep.add(sha256, size)
-		}
-		return nil
-	})
+	}
 	slices.Sort(rep.Blobs)
+	slices.Sort(rep.Manifests)
 	if cause := context.Cause(ctx); err != nil && cause != nil && !errors.Is(cause, context.Canceled) {
 		err = fmt.Errorf("%w: %w", cause, err)
 	}
 	attrs := []any{"dry_run", dryRun, "blobs_scanned", scanned, "blobs_freed", rep.BlobsFreed,
-		"bytes_freed", rep.BytesFreed, "grace", c.grace.String(), "duration_ms", time.Since(start).Milliseconds()}
+		"bytes_freed", rep.BytesFreed, "manifests_deleted", rep.ManifestsDeleted,
+		"grace", c.grace.String(), "duration_ms", time.Since(start).Milliseconds()}
 	if err != nil {
 		c.log.ErrorContext(ctx, "garbage collection failed", append(attrs, "error", err)...)
 		return rep, fmt.Errorf("garbage collection: %w", err)
 	}
 	c.log.InfoContext(ctx, "garbage collection done", attrs...)
 	return rep, nil
+}
+
+// consider frees one blob of the walk if nothing uses it, or only notes it
+// in a dry run. Links of OCI images made before olderThan do not count as
+// uses: what keeps an image's blobs is its manifests, and an old link that
+// no manifest needs is an upload nobody completed into an image.
+func (c *Collector) consider(ctx context.Context, sha256 string, size int64, modified, olderThan time.Time,
+	dryRun bool, gone map[meta.OCIManifestKey]bool, rep *Report) error {
+	if c.testHookBlob != nil {
+		c.testHookBlob(sha256)
+	}
+	if !modified.Before(olderThan) {
+		return nil
+	}
+	// Most blobs are used: a plain read spares them the exclusive lock.
+	used, err := c.db.BlobInUseAt(ctx, sha256, olderThan)
+	if err == nil && used && dryRun && len(gone) > 0 {
+		// The manifests a dry run did not delete still hold their blobs.
+		used, err = c.db.BlobInUseExcept(ctx, sha256, olderThan, gone)
+	}
+	if err != nil || used {
+		return err
+	}
+	if dryRun {
+		rep.add(sha256, size)
+		return nil
+	}
+	freed, size, err := c.blobs.Sweep(ctx, sha256, olderThan, func(ctx context.Context) (bool, error) {
+		return c.db.ForgetBlobIfUnusedAt(ctx, sha256, olderThan)
+	})
+	if err != nil {
+		return fmt.Errorf("blob %s: %w", sha256, err)
+	}
+	if freed {
+		rep.add(sha256, size)
+	}
+	return nil
+}
+
+// pruneOCI deletes, in the oci repositories whose "oci" section sets
+// gcUntagged, the manifests that no tag, no index and no living subject
+// keeps and that were pushed before olderThan (see
+// meta.PruneOCIManifests), so that the blob walk after it frees their
+// blobs in the same run. A dry run deletes nothing and returns what it
+// would delete.
+func (c *Collector) pruneOCI(ctx context.Context, olderThan time.Time, dryRun bool, rep *Report) (map[meta.OCIManifestKey]bool, error) {
+	gone := map[meta.OCIManifestKey]bool{}
+	for after := ""; ; {
+		rows, err := c.db.Queries().ListRepositories(ctx, after, 500)
+		if err != nil {
+			return nil, err
+		}
+		for _, row := range rows {
+			if row.Format != "oci" || !gcUntagged(row.Settings) {
+				continue
+			}
+			ms, err := c.db.PruneOCIManifests(ctx, row.ID, olderThan, dryRun)
+			if err != nil {
+				return nil, fmt.Errorf("repository %s: %w", row.Name, err)
+			}
+			for _, m := range ms {
+				gone[meta.OCIManifestKey{RepositoryID: row.ID, Image: m.Image, SHA256: m.Blob.SHA256}] = true
+				rep.Manifests = append(rep.Manifests, row.Name+"/"+m.Image+"@"+m.Digest)
+			}
+		}
+		if len(rows) < 500 {
+			break
+		}
+		after = rows[len(rows)-1].Name
+	}
+	rep.ManifestsDeleted = len(rep.Manifests)
+	return gone, nil
+}
+
+// gcUntagged reads the gcUntagged setting of an oci repository's stored
+// definition, {"oci":{"gcUntagged":true}}.
+func gcUntagged(settings []byte) bool {
+	var def struct {
+		OCI struct {
+			GCUntagged bool `json:"gcUntagged"`
+		} `json:"oci"`
+	}
+	return json.Unmarshal(settings, &def) == nil && def.OCI.GCUntagged
 }
 
 func (r *Report) add(sha256 string, size int64) {

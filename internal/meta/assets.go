@@ -42,12 +42,25 @@ func (q queries) BlobByDigest(ctx context.Context, alg blob.Algorithm, hex strin
 	return b, nil
 }
 
-// BlobInUse reports whether any repository links to the blob or any asset
-// points to it.
+// BlobInUse reports whether any repository links to the blob, any asset
+// points to it, or any OCI image holds it as a manifest, a manifest's
+// reference or a link.
 func (q queries) BlobInUse(ctx context.Context, sha256 string) (bool, error) {
+	return q.blobInUseAt(ctx, sha256, time.Time{})
+}
+
+// blobInUseAt is BlobInUse where an OCI image's link to the blob counts
+// only when made at or after staleLinks: an older link that no manifest
+// needs is what an upload left behind, no longer a use. The zero time
+// counts every link.
+func (q queries) blobInUseAt(ctx context.Context, sha256 string, staleLinks time.Time) (bool, error) {
 	var used bool
 	err := q.row(ctx, `SELECT EXISTS (SELECT 1 FROM repository_blobs WHERE sha256 = ?)
-		OR EXISTS (SELECT 1 FROM assets WHERE sha256 = ?)`, sha256, sha256).Scan(&used)
+		OR EXISTS (SELECT 1 FROM assets WHERE sha256 = ?)
+		OR EXISTS (SELECT 1 FROM oci_manifests WHERE sha256 = ?)
+		OR EXISTS (SELECT 1 FROM oci_references WHERE target = ?)
+		OR EXISTS (SELECT 1 FROM oci_blob_links WHERE sha256 = ? AND created_at >= ?)`,
+		sha256, sha256, sha256, sha256, sha256, nanos(staleLinks)).Scan(&used)
 	if err != nil {
 		return false, fmt.Errorf("check blob %s use: %w", sha256, err)
 	}

@@ -109,6 +109,66 @@ CREATE TABLE leases (
 	expires_at BIGINT NOT NULL
 );
 `,
+	// 3: OCI images. An image is a name inside an oci repository. Manifests
+	// keep their bytes in the blob store (sha256 is the blob) and their
+	// metadata here; references say which blobs and child manifests a
+	// manifest needs; blob links say which blobs an image may serve; uploads
+	// tie a resumable upload session of the blob store to its image.
+	3: `
+CREATE TABLE oci_manifests (
+	repository_id BIGINT NOT NULL REFERENCES repositories (id) ON DELETE CASCADE,
+	image TEXT NOT NULL,
+	sha256 TEXT NOT NULL REFERENCES blobs (sha256),
+	digest TEXT NOT NULL,
+	media_type TEXT NOT NULL,
+	artifact_type TEXT NOT NULL,
+	subject TEXT NOT NULL,
+	annotations TEXT NOT NULL,
+	size BIGINT NOT NULL,
+	created_at BIGINT NOT NULL,
+	pushed_at BIGINT NOT NULL,
+	PRIMARY KEY (repository_id, image, sha256)
+);
+CREATE INDEX oci_manifests_sha256 ON oci_manifests (sha256);
+CREATE INDEX oci_manifests_subject ON oci_manifests (repository_id, image, subject);
+CREATE TABLE oci_tags (
+	repository_id BIGINT NOT NULL,
+	image TEXT NOT NULL,
+	tag TEXT NOT NULL,
+	sha256 TEXT NOT NULL,
+	digest TEXT NOT NULL,
+	updated_at BIGINT NOT NULL,
+	PRIMARY KEY (repository_id, image, tag),
+	FOREIGN KEY (repository_id, image, sha256)
+		REFERENCES oci_manifests (repository_id, image, sha256) ON DELETE CASCADE
+);
+CREATE INDEX oci_tags_manifest ON oci_tags (repository_id, image, sha256);
+CREATE TABLE oci_references (
+	repository_id BIGINT NOT NULL,
+	image TEXT NOT NULL,
+	manifest TEXT NOT NULL,
+	target TEXT NOT NULL REFERENCES blobs (sha256),
+	kind TEXT NOT NULL,
+	PRIMARY KEY (repository_id, image, manifest, target),
+	FOREIGN KEY (repository_id, image, manifest)
+		REFERENCES oci_manifests (repository_id, image, sha256) ON DELETE CASCADE
+);
+CREATE INDEX oci_references_target ON oci_references (target);
+CREATE TABLE oci_blob_links (
+	repository_id BIGINT NOT NULL REFERENCES repositories (id) ON DELETE CASCADE,
+	image TEXT NOT NULL,
+	sha256 TEXT NOT NULL REFERENCES blobs (sha256),
+	created_at BIGINT NOT NULL,
+	PRIMARY KEY (repository_id, image, sha256)
+);
+CREATE INDEX oci_blob_links_sha256 ON oci_blob_links (sha256);
+CREATE TABLE oci_uploads (
+	id TEXT PRIMARY KEY,
+	repository_id BIGINT NOT NULL REFERENCES repositories (id) ON DELETE CASCADE,
+	image TEXT NOT NULL,
+	created_at BIGINT NOT NULL
+);
+`,
 }
 
 // migrate applies the migrations newer than the database's version, each in
