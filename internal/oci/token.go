@@ -74,6 +74,7 @@ func TokenEndpoint(authn *auth.Service, repos *repo.Service) func(http.ResponseW
 		}
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Cache-Control", "no-store")
+		w.Header().Set(apiVersionHeader, apiVersion)
 		return json.NewEncoder(w).Encode(map[string]any{
 			"token":        token,
 			"access_token": token,
