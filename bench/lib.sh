@@ -12,6 +12,7 @@ bench_build() {
 # bench_start DATA_DIR: starts arca and sets ARCA_PID and ARCA_URL.
 bench_start() {
   local data=$1 log=$1.log
+  : >"$log" # exists before the server writes it, for the polling below
   ARCA_ADMIN_PASSWORD=bench-secret "$ARCA" serve --data "$data" --listen 127.0.0.1:0 \
     --log-format json 2>"$log" &
   ARCA_PID=$!
