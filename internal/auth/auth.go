@@ -219,8 +219,12 @@ func Authorize(p *Principal, t Target, perm Permission) error {
 	case p == nil:
 		return ErrUnauthenticated
 	case p.scope != nil && !p.scope[t.Repository][perm]:
-		// A registry client answers this by asking for a token with the
-		// missing scope.
+		if !p.Admin && !p.Can(t.Repository, perm) {
+			// No token could grant it: the user lacks the permission.
+			return fmt.Errorf("%w: %s may not %s on %s", ErrDenied, p.Name, perm, t.Repository)
+		}
+		// The user holds it but this token was not asked for it: a
+		// registry client answers 401 by fetching a token with that scope.
 		return fmt.Errorf("%w: the token does not grant %s on %s", ErrUnauthenticated, perm, t.Repository)
 	case p.Admin, p.Can(t.Repository, perm):
 		return nil

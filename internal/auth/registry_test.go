@@ -111,12 +111,13 @@ func TestRegistryTokenGrantsOnlyWhatTheUserHolds(t *testing.T) {
 		want error
 	}{
 		{"a", false, auth.Read, nil},
-		{"a", false, auth.Write, auth.ErrUnauthenticated}, // not held, so not granted
-		{"b", false, auth.Read, auth.ErrUnauthenticated},  // not held
+		{"a", false, auth.Write, auth.ErrDenied}, // not held, so no token could grant it
+		{"b", false, auth.Read, auth.ErrDenied},  // likewise
 		{"pub", true, auth.Read, nil},
 	}
 	for _, c := range cases {
 		err := auth.Authorize(p, auth.Target{Repository: c.repo, AnonymousRead: c.anon}, c.perm)
+		t.Logf("%s %s: %v", c.perm, c.repo, err)
 		if !errors.Is(err, c.want) && !(c.want == nil && err == nil) {
 			t.Errorf("%s %s: %v, want %v", c.perm, c.repo, err, c.want)
 		}
@@ -190,5 +191,28 @@ func TestAnonymousAndBadRegistryTokens(t *testing.T) {
 	fi, err := os.Stat(filepath.Join(dir, "registry-token.key"))
 	if err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("key file: %v, mode %v", err, fi.Mode())
+	}
+}
+
+// TestRegistryTokenMissingScopeAsksForAnother checks that a user who holds a
+// permission the token was not asked for gets 401, so that the client
+// fetches a token with that scope.
+func TestRegistryTokenMissingScopeAsksForAnother(t *testing.T) {
+	s, _ := registryEnv(t)
+	ctx := context.Background()
+	reader, err := s.CheckPassword(ctx, "reader", "reader-password")
+	if err != nil {
+		t.Fatal(err)
+	}
+	token, _, err := s.IssueRegistryToken(ctx, reader, "arca.test", nil, lookup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := bearer(t, s, token)
+	if err != nil || p == nil {
+		t.Fatalf("token check = %+v, %v", p, err)
+	}
+	if err := auth.Authorize(p, auth.Target{Repository: "a"}, auth.Read); !errors.Is(err, auth.ErrUnauthenticated) {
+		t.Fatalf("read on a with a token that lacks it: %v, want ErrUnauthenticated", err)
 	}
 }

@@ -2,6 +2,7 @@ package oci
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -136,6 +137,11 @@ func contains(list []string, s string) bool {
 // repositories the caller may read, in byte order, n at a time after last.
 func (f *Format) catalog(w http.ResponseWriter, r *format.RootRequest) error {
 	w.Header().Set(apiVersionHeader, apiVersion)
+	if !presented(r) {
+		// Challenge first, as for /v2/: a client that answered an empty
+		// list would never send the credentials it has.
+		return fmt.Errorf("%w: log in to list the registry", auth.ErrUnauthenticated)
+	}
 	n, last, err := page(r.URL.Query(), catalogPage)
 	if err != nil {
 		return err

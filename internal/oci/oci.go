@@ -246,12 +246,20 @@ func absolute(r *format.Request, u string) string { return r.BaseURL + u }
 // with the challenge to an anonymous one, so that clients log in.
 func (f *Format) ping(w http.ResponseWriter, r *format.RootRequest) error {
 	w.Header().Set(apiVersionHeader, apiVersion)
-	if r.User == nil {
+	if !presented(r) {
 		return fmt.Errorf("%w: log in to use the registry", auth.ErrUnauthenticated)
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Write([]byte("{}")) //nolint:errcheck // the client went away
 	return nil
+}
+
+// presented reports whether the caller sent credentials that the edge
+// accepted: a user, or an anonymous registry token (which authenticates as
+// nobody). A caller without any gets the Bearer challenge, so that clients
+// learn where tokens come from.
+func presented(r *format.RootRequest) bool {
+	return r.User != nil || r.Header.Get("Authorization") != ""
 }
 
 // errorIs and errorAs are errors.Is and errors.As, shortened for the
