@@ -173,6 +173,11 @@ func TestORAS(t *testing.T) {
 	if !strings.Contains(found, "application/vnd.example.sbom") {
 		t.Fatalf("discover does not list the SBOM: %s", found)
 	}
+	// The catalog of a private registry: oras sends its login only after a
+	// challenge.
+	if repos := c.run(dir, "oras", "repo", "ls", "--plain-http", reg); !strings.Contains(repos, "containers/artifacts/notes") {
+		t.Fatalf("oras repo ls does not list the pushed repository: %q", repos)
+	}
 }
 
 // TestHelm pushes a chart over oci:// and pulls it back.
