@@ -37,6 +37,15 @@ install crane github.com/google/go-containerregistry/cmd/crane@v0.22.1
 install oras oras.land/oras/cmd/oras@v1.3.6
 install helm helm.sh/helm/v4/cmd/helm@v4.3.2
 
+# npm clients besides the machine's npm, pinned, installed once into the
+# cache with that npm (pnpm 11 does not run on Node 20).
+export PATH="$tools/npm/node_modules/.bin:$PATH"
+if command -v npm >/dev/null && ! { [ -x "$tools/npm/node_modules/.bin/yarn" ] &&
+    [ -x "$tools/npm/node_modules/.bin/pnpm" ]; }; then
+  echo "== installing yarn and pnpm"
+  npm install --no-save --prefix "$tools/npm" yarn@1.22.22 pnpm@10.34.9
+fi
+
 echo "== gofmt"
 unformatted=$(gofmt -l $(find . -name '*.go' -not -path './.git/*'))
 if [ -n "$unformatted" ]; then

@@ -5,6 +5,7 @@ import (
 	"arca/internal/blob"
 	"arca/internal/format"
 	"arca/internal/meta"
+	"arca/internal/npm"
 	"arca/internal/oci"
 	"arca/internal/raw"
 	"arca/internal/repo"
@@ -24,6 +25,7 @@ func newFormats(db *meta.DB, blobs *blob.Store, authn *auth.Service) wiredFormat
 	list := []format.Format{
 		raw.New(repos),
 		oci.New(repos, authn),
+		npm.New(repos, authn),
 	}
 	for _, f := range list {
 		repos.RegisterFormat(f.ID(), f.ValidateSettings)

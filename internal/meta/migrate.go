@@ -169,6 +169,26 @@ CREATE TABLE oci_uploads (
 	created_at BIGINT NOT NULL
 );
 `,
+	4: `
+CREATE TABLE npm_packages (
+	repository_id BIGINT NOT NULL REFERENCES repositories (id) ON DELETE CASCADE,
+	name TEXT NOT NULL,
+	document TEXT NOT NULL,
+	description TEXT NOT NULL,
+	keywords TEXT NOT NULL,
+	revision BIGINT NOT NULL,
+	created_at BIGINT NOT NULL,
+	updated_at BIGINT NOT NULL,
+	PRIMARY KEY (repository_id, name)
+);
+CREATE TABLE npm_versions (
+	repository_id BIGINT NOT NULL REFERENCES repositories (id) ON DELETE CASCADE,
+	name TEXT NOT NULL,
+	version TEXT NOT NULL,
+	created_at BIGINT NOT NULL,
+	PRIMARY KEY (repository_id, name, version)
+);
+`,
 }
 
 // migrate applies the migrations newer than the database's version, each in
