@@ -232,9 +232,9 @@ func TestNpmLogin(t *testing.T) {
 	requireTool(t, "npm")
 	script := requireTool(t, "script")
 	in := start(t)
-	// npm login sends no credentials: the repository must allow anonymous
-	// reads for the login endpoint to be reached.
-	c := newNpmClient(t, in, "npm-login", true, "")
+	// npm login sends no credentials; the login endpoint checks the ones in
+	// its body, so it works on a private repository too.
+	c := newNpmClient(t, in, "npm-login", false, "")
 	cmd := exec.Command(script, "-qec", "npm login --auth-type=legacy", "/dev/null")
 	cmd.Env = c.env()
 	cmd.Dir = c.home

@@ -49,13 +49,18 @@ const (
 
 // Route is one endpoint. Method and Pattern follow net/http.ServeMux syntax
 // and are matched against the path after /repository/{name}; a GET route
-// also answers HEAD.
+// also answers HEAD. An empty Permission (NoPermission) lets every caller
+// reach the handler, which then checks access itself: a login endpoint,
+// which checks the credentials in its body.
 type Route struct {
 	Method     string
 	Pattern    string
 	Permission auth.Permission
 	Handle     func(w http.ResponseWriter, r *Request) error
 }
+
+// NoPermission marks a route whose handler checks access itself.
+const NoPermission auth.Permission = ""
 
 // Request is what a route handler receives.
 type Request struct {

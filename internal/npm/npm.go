@@ -51,11 +51,11 @@ func (f *Format) ID() string { return "npm" }
 // scoped names span two segments.
 func (f *Format) Routes() []format.Route {
 	return []format.Route{
-		{Method: "GET", Pattern: "/-/ping", Permission: auth.Read, Handle: f.ping},
+		{Method: "GET", Pattern: "/-/ping", Permission: format.NoPermission, Handle: f.ping},
 		{Method: "GET", Pattern: "/-/whoami", Permission: auth.Read, Handle: f.whoami},
-		{Method: "PUT", Pattern: "/-/user/{user}", Permission: auth.Read, Handle: f.login},
+		{Method: "PUT", Pattern: "/-/user/{user}", Permission: format.NoPermission, Handle: f.login},
 		{Method: "GET", Pattern: "/-/user/{user}", Permission: auth.Read, Handle: unsupported("npm owner")},
-		{Method: "POST", Pattern: "/-/v1/login", Permission: auth.Read, Handle: f.webLogin},
+		{Method: "POST", Pattern: "/-/v1/login", Permission: format.NoPermission, Handle: f.webLogin},
 		{Method: "GET", Pattern: "/-/v1/search", Permission: auth.Read, Handle: f.search},
 		{Method: "POST", Pattern: "/-/npm/v1/security/advisories/bulk", Permission: auth.Read, Handle: f.audit},
 		{Method: "POST", Pattern: "/-/npm/v1/security/audits/quick", Permission: auth.Read, Handle: f.audit},

@@ -56,12 +56,15 @@ func (s *Server) route(m *mountedFormat, rt format.Route) http.Handler {
 		fr.Request = r
 		info(r.Context()).route = rt.Method + " " + rt.Pattern
 		target := auth.Target{Repository: fr.Repo.Name, AnonymousRead: fr.Repo.AnonymousRead}
-		if err := auth.Authorize(fr.User, target, rt.Permission); err != nil {
-			s.fail(w, r, m, err)
-			if fr.User != nil {
-				s.auditRequest(w, r, "artifact."+string(rt.Permission), fr.Repo.Name, fr.Path)
+		// A route without a permission checks access itself.
+		if rt.Permission != format.NoPermission {
+			if err := auth.Authorize(fr.User, target, rt.Permission); err != nil {
+				s.fail(w, r, m, err)
+				if fr.User != nil {
+					s.auditRequest(w, r, "artifact."+string(rt.Permission), fr.Repo.Name, fr.Path)
+				}
+				return
 			}
-			return
 		}
 		err := rt.Handle(w, fr)
 		if err != nil {
