@@ -86,6 +86,10 @@ func OpenSQLite(ctx context.Context, path string) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}
+	// Keep connections for concurrent requests instead of closing and
+	// reopening them (with their pragmas) under load: database/sql keeps
+	// only two idle ones by default.
+	db.SetMaxIdleConns(64)
 	return open(ctx, db, sqlite)
 }
 
