@@ -62,7 +62,7 @@ func (f *Format) Routes() []format.Route {
 		{Method: "GET", Pattern: "/-/package/{path...}", Permission: auth.Read, Handle: f.packageGet},
 		{Method: "PUT", Pattern: "/-/package/{path...}", Permission: auth.Write, Handle: f.packagePut},
 		{Method: "POST", Pattern: "/-/package/{path...}", Permission: auth.Write, Handle: unsupported("npm access")},
-		{Method: "DELETE", Pattern: "/-/package/{path...}", Permission: auth.Write, Handle: f.packageDelete},
+		{Method: "DELETE", Pattern: "/-/package/{path...}", Permission: auth.Delete, Handle: f.packageDelete},
 		{Method: "GET", Pattern: "/-/org/{path...}", Permission: auth.Read, Handle: unsupported("npm org")},
 		{Method: "GET", Pattern: "/-/team/{path...}", Permission: auth.Read, Handle: unsupported("npm team")},
 		{Method: "GET", Pattern: "/{path...}", Permission: auth.Read, Handle: f.get},
