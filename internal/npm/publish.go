@@ -139,7 +139,11 @@ func (f *Format) publish(w http.ResponseWriter, r *format.Request, t target, fie
 	if err := checkDigests(m, st.blob.Info()); err != nil {
 		return err
 	}
-	if !st.found || st.pkgJSON.Name != t.name || st.pkgJSON.Version != version {
+	if !st.found {
+		return npmErr(http.StatusBadRequest,
+			"the attachment is not a gzipped tarball with package/package.json, as npm pack makes")
+	}
+	if st.pkgJSON.Name != t.name || st.pkgJSON.Version != version {
 		return npmErr(http.StatusBadRequest, "the tarball's package.json must name %s@%s (found %q@%q)",
 			t.name, version, st.pkgJSON.Name, st.pkgJSON.Version)
 	}

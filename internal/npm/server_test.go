@@ -232,3 +232,26 @@ func TestErrorsAndAccounts(t *testing.T) {
 		t.Errorf("audit: %s %s", resp.Status, b)
 	}
 }
+
+// TestPublishNotATarball checks that an attachment that is no gzipped
+// tarball is refused with a message saying so, and nothing is published.
+func TestPublishNotATarball(t *testing.T) {
+	base := registry(t)
+	data := []byte("this is not a tarball")
+	s512, s1 := sha512.Sum512(data), sha1.Sum(data)
+	body, _ := json.Marshal(map[string]any{
+		"name": "plain", "dist-tags": map[string]string{"latest": "1.0.0"},
+		"versions": map[string]any{"1.0.0": map[string]any{"name": "plain", "version": "1.0.0",
+			"dist": map[string]string{"integrity": "sha512-" + base64.StdEncoding.EncodeToString(s512[:]),
+				"shasum": hex.EncodeToString(s1[:])}}},
+		"_attachments": map[string]any{"plain-1.0.0.tgz": map[string]any{
+			"data": base64.StdEncoding.EncodeToString(data), "length": len(data)}},
+	})
+	resp, b := call(t, "PUT", base+"plain", body)
+	if resp.StatusCode != 400 || !bytes.Contains(b, []byte("not a gzipped tarball")) {
+		t.Fatalf("publish of a non-tarball: %s %s", resp.Status, b)
+	}
+	if resp, _ := call(t, "GET", base+"plain", nil); resp.StatusCode != 404 {
+		t.Fatalf("after a refused publish the package answers %s, want 404", resp.Status)
+	}
+}
