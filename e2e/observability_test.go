@@ -42,7 +42,7 @@ func TestAccessLogAndMetrics(t *testing.T) {
 	}
 	want := map[string]any{"msg": "request", "level": "INFO", "method": "PUT",
 		"path": "/repository/files/dir/f.txt", "repo": "files", "format": "raw", "user": "admin",
-		"status": float64(201), "route": "PUT /{path...}"}
+		"status": float64(201), "route": "PUT /repository/{name}/{path...}"}
 	for k, v := range want {
 		if line[k] != v {
 			t.Errorf("access line %s = %v, want %v", k, line[k], v)

@@ -54,7 +54,10 @@ func (s *Server) route(m *mountedFormat, rt format.Route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fr := r.Context().Value(formatRequestKey{}).(*format.Request)
 		fr.Request = r
-		info(r.Context()).route = rt.Method + " " + rt.Pattern
+		// The dispatcher noted its prefix ("/repository/{name}/"): the route
+		// reads as the whole pattern, e.g. "GET /repository/{name}/{path...}".
+		ri := info(r.Context())
+		ri.route = r.Method + " " + strings.TrimSuffix(ri.route, "/") + rt.Pattern
 		target := auth.Target{Repository: fr.Repo.Name, AnonymousRead: fr.Repo.AnonymousRead}
 		// A route without a permission checks access itself.
 		if rt.Permission != format.NoPermission {

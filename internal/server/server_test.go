@@ -474,7 +474,7 @@ func TestAccessLogCountsServedBytes(t *testing.T) {
 			if line["bytes"] != tt.bytes {
 				t.Errorf("access line bytes = %v, want %v", line["bytes"], tt.bytes)
 			}
-			if line["route"] != "GET /{path...}" || line["format"] != "raw" || line["repo"] != "files" {
+			if line["route"] != "GET /repository/{name}/{path...}" || line["format"] != "raw" || line["repo"] != "files" {
 				t.Errorf("access line = %v", line)
 			}
 		})
