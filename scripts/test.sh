@@ -20,6 +20,7 @@ packages=()
 command -v curl >/dev/null || packages+=(curl)
 { command -v mvn >/dev/null && [ -d /usr/share/maven-repo ]; } || packages+=(maven)
 command -v skopeo >/dev/null || packages+=(skopeo)
+command -v twine >/dev/null || packages+=(twine python3-pip python3-venv)
 if [ ${#packages[@]} -gt 0 ]; then
   echo "== installing Debian packages: ${packages[*]}"
   apt-get update -qq

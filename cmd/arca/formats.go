@@ -7,6 +7,7 @@ import (
 	"arca/internal/meta"
 	"arca/internal/npm"
 	"arca/internal/oci"
+	"arca/internal/pypi"
 	"arca/internal/raw"
 	"arca/internal/repo"
 )
@@ -26,6 +27,7 @@ func newFormats(db *meta.DB, blobs *blob.Store, authn *auth.Service) wiredFormat
 		raw.New(repos),
 		oci.New(repos, authn),
 		npm.New(repos, authn),
+		pypi.New(repos),
 	}
 	for _, f := range list {
 		repos.RegisterFormat(f.ID(), f.ValidateSettings)

@@ -189,6 +189,25 @@ CREATE TABLE npm_versions (
 	PRIMARY KEY (repository_id, name, version)
 );
 `,
+	5: `
+CREATE TABLE pypi_files (
+	repository_id BIGINT NOT NULL REFERENCES repositories (id) ON DELETE CASCADE,
+	filename TEXT NOT NULL,
+	project TEXT NOT NULL,
+	version TEXT NOT NULL,
+	path TEXT NOT NULL,
+	sha256 TEXT NOT NULL,
+	size BIGINT NOT NULL,
+	requires_python TEXT NOT NULL,
+	metadata TEXT NOT NULL,
+	yanked BIGINT NOT NULL DEFAULT 0,
+	yank_reason TEXT NOT NULL DEFAULT '',
+	uploader TEXT NOT NULL,
+	created_at BIGINT NOT NULL,
+	PRIMARY KEY (repository_id, filename)
+);
+CREATE INDEX pypi_files_project ON pypi_files (repository_id, project);
+`,
 }
 
 // migrate applies the migrations newer than the database's version, each in

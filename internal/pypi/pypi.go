@@ -1,0 +1,110 @@
+// Package pypi is the PyPI format: a package index that twine uploads to
+// (the legacy upload API, POST /repository/{name}/) and pip installs from
+// (the simple repository API, /repository/{name}/simple/, as PEP 503 HTML
+// and PEP 691 JSON with PEP 700's fields).
+//
+// Each distribution file is an asset at
+// "packages/{project}/{version}/{filename}" under the component (normalized
+// project, normalized version); its core metadata, from the upload form's
+// fields, is a row the repository service keeps next to it.
+package pypi
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"arca/internal/auth"
+	"arca/internal/format"
+	"arca/internal/repo"
+)
+
+// DefaultMaxUploadSize is the largest upload request accepted unless the
+// repository's "pypi" settings say otherwise.
+const DefaultMaxUploadSize = 1 << 30
+
+// Format serves PyPI repositories.
+type Format struct {
+	repos *repo.Service
+}
+
+var _ format.Format = (*Format)(nil)
+
+// New returns the PyPI format over the repository service.
+func New(repos *repo.Service) *Format { return &Format{repos: repos} }
+
+// ID returns "pypi".
+func (f *Format) ID() string { return "pypi" }
+
+// Routes lists the upload endpoint, the simple API and the file downloads.
+func (f *Format) Routes() []format.Route {
+	return []format.Route{
+		{Method: "POST", Pattern: "/{$}", Permission: auth.Write, Handle: f.upload},
+		{Method: "GET", Pattern: "/simple/{$}", Permission: auth.Read, Handle: f.index},
+		{Method: "GET", Pattern: "/simple/{project}/{$}", Permission: auth.Read, Handle: f.project},
+		{Method: "GET", Pattern: "/simple/{project}", Permission: auth.Read, Handle: f.project},
+		{Method: "GET", Pattern: "/packages/{project}/{version}/{filename}", Permission: auth.Read, Handle: f.download},
+	}
+}
+
+// Classify says that distribution files are artifacts; index pages are
+// generated.
+func (f *Format) Classify(p string) format.Kind {
+	if strings.HasPrefix(p, "packages/") && !strings.HasSuffix(p, "/") {
+		return format.Artifact
+	}
+	return format.Metadata
+}
+
+// settings is the "pypi" section of a repository definition.
+type settings struct {
+	// MaxUploadSize bounds an upload request, in bytes.
+	MaxUploadSize int64 `json:"maxUploadSize"`
+}
+
+// ValidateSettings checks the "pypi" section: only known keys, a
+// non-negative upload size.
+func (f *Format) ValidateSettings(r *repo.Repository, raw json.RawMessage) error {
+	if raw == nil {
+		return nil
+	}
+	var s settings
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&s); err != nil {
+		return fmt.Errorf("%w: pypi settings: %w", repo.ErrInvalid, err)
+	}
+	if s.MaxUploadSize < 0 {
+		return fmt.Errorf("%w: pypi settings: maxUploadSize must not be negative", repo.ErrInvalid)
+	}
+	return nil
+}
+
+// maxUploadSize is the repository's upload limit.
+func maxUploadSize(r *repo.Repository) int64 {
+	var s settings
+	if raw := r.Sections["pypi"]; raw != nil {
+		json.Unmarshal(raw, &s) //nolint:errcheck // validated by ValidateSettings
+	}
+	if s.MaxUploadSize > 0 {
+		return s.MaxUploadSize
+	}
+	return DefaultMaxUploadSize
+}
+
+// WriteError writes the message as plain text, which twine shows with
+// --verbose and pip in its log.
+func (f *Format) WriteError(w http.ResponseWriter, r *http.Request, p format.Problem) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(p.Status)
+	fmt.Fprintf(w, "%d %s: %s\n", p.Status, http.StatusText(p.Status), p.Message) //nolint:errcheck // the client went away
+}
+
+// pypiErr is an error with its own status, shown to the client.
+func pypiErr(status int, msg string, args ...any) error {
+	return &format.Error{Status: status, Code: strings.ToUpper(strings.ReplaceAll(http.StatusText(status), " ", "_")),
+		Message: fmt.Sprintf(msg, args...)}
+}
