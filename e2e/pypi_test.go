@@ -251,3 +251,70 @@ func TestPyPIAnonymousRead(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestPyPIYank yanks a release with the CLI: pip skips it unless pinned
+// exactly (PEP 592), the JSON API flags it; then unyanks and deletes it.
+func TestPyPIYank(t *testing.T) {
+	requireTool(t, "twine")
+	requireTool(t, "python3")
+	in := start(t)
+	in.createRepo(`{"name":"pub","format":"pypi","type":"hosted","anonymousRead":true}`)
+	home, work := t.TempDir(), t.TempDir()
+	for _, v := range []string{"0.1", "0.2"} {
+		wheel := pypiWheel(t, work, "yank_demo-"+v+"-py3-none-any.whl", "yank-demo", v, "yank_demo")
+		pyOK(t, home, "twine", "upload", "--disable-progress-bar", "--repository-url", in.URL+"/repository/pub/",
+			"-u", "admin", "-p", adminPassword, wheel)
+	}
+	in.cliOK(asAdminEnv, "pypi", "yank", "pub", "Yank_Demo", "0.2", "--reason", "broken build")
+	html := curl(t, in.URL+"/repository/pub/simple/yank-demo/")
+	if !strings.Contains(html, `data-yanked="broken build">yank_demo-0.2-py3-none-any.whl`) {
+		t.Fatalf("simple page:\n%s", html)
+	}
+	var doc struct {
+		Info     map[string]any `json:"info"`
+		Releases map[string][]struct {
+			Yanked       bool   `json:"yanked"`
+			YankedReason string `json:"yanked_reason"`
+		} `json:"releases"`
+	}
+	js := curl(t, in.URL+"/repository/pub/pypi/yank-demo/json")
+	if err := json.Unmarshal([]byte(js), &doc); err != nil || doc.Info["version"] != "0.1" ||
+		!doc.Releases["0.2"][0].Yanked || doc.Releases["0.2"][0].YankedReason != "broken build" {
+		t.Fatalf("JSON API: %v\n%s", err, js)
+	}
+	index := in.URL + "/repository/pub/simple/"
+	installed := func(target string) string {
+		cmd := exec.Command(requireTool(t, "python3"), "-c", "import yank_demo; print(yank_demo.VALUE)")
+		cmd.Env = append(os.Environ(), "PYTHONPATH="+target)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("import from %s: %v %s", target, err, out)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	t1, t2 := filepath.Join(work, "site1"), filepath.Join(work, "site2")
+	pyOK(t, home, "python3", "-m", "pip", "install", "--no-cache-dir", "--index-url", index, "--target", t1, "yank-demo")
+	pyOK(t, home, "python3", "-m", "pip", "install", "--no-cache-dir", "--index-url", index, "--target", t2, "yank-demo==0.2")
+	if got := installed(t1); got != "yank-demo 0.1" {
+		t.Errorf("unpinned install got %q, want the unyanked 0.1", got)
+	}
+	if got := installed(t2); got != "yank-demo 0.2" {
+		t.Errorf("pinned install got %q, want the yanked 0.2", got)
+	}
+
+	in.cliOK(asAdminEnv, "pypi", "unyank", "pub", "yank-demo", "0.2")
+	if html := curl(t, in.URL+"/repository/pub/simple/yank-demo/"); strings.Contains(html, "data-yanked") {
+		t.Fatalf("simple page after unyank:\n%s", html)
+	}
+	in.cliOK(asAdminEnv, "pypi", "delete", "pub", "yank-demo", "0.2")
+	if code := curlStatus(t, in.URL+"/repository/pub/packages/yank-demo/0.2/yank_demo-0.2-py3-none-any.whl"); code != "404" {
+		t.Fatalf("deleted file: %s", code)
+	}
+	if res := in.cli(asAdminEnv, "pypi", "delete", "pub", "yank-demo", "0.2"); res.Code == 0 {
+		t.Fatalf("second delete succeeded: %s", res.Stdout)
+	}
+	// Without credentials the CLI is refused.
+	if res := in.cli(nil, "pypi", "yank", "pub", "yank-demo", "0.1"); res.Code == 0 {
+		t.Fatalf("anonymous yank succeeded: %s", res.Stdout)
+	}
+}

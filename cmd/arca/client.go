@@ -27,7 +27,7 @@ const defaultPageSize = 100
 // managementCommands are the commands that manage a running server through
 // its REST API.
 func managementCommands() []*cobra.Command {
-	return []*cobra.Command{repoCommand(), userCommand(), tokenCommand(), gcCommand()}
+	return []*cobra.Command{repoCommand(), userCommand(), tokenCommand(), gcCommand(), pypiCommand()}
 }
 
 // connection holds the flags every management command shares: where the

@@ -23,6 +23,11 @@ type PyPIQueries interface {
 	// PyPIProjects returns the (normalized) names of the projects with
 	// files, sorted.
 	PyPIProjects(ctx context.Context, repositoryID int64) ([]string, error)
+	// YankPyPIRelease sets the yanked flag and reason of every file of a
+	// project's version and returns how many files it changed.
+	YankPyPIRelease(ctx context.Context, repositoryID int64, project, version string, yanked bool, reason string) (int64, error)
+	// DeletePyPIFile removes a file's row; a missing row is no error.
+	DeletePyPIFile(ctx context.Context, repositoryID int64, filename string) error
 }
 
 // PyPI returns the PyPI statements run outside any transaction.
@@ -141,4 +146,31 @@ func (q queries) PyPIProjects(ctx context.Context, repositoryID int64) ([]string
 		out = append(out, p)
 	}
 	return out, rows.Err()
+}
+
+func (q queries) YankPyPIRelease(ctx context.Context, repositoryID int64, project, version string, yanked bool, reason string) (int64, error) {
+	y := int64(0)
+	if yanked {
+		y = 1
+	} else {
+		reason = ""
+	}
+	res, err := q.exec(ctx, `UPDATE pypi_files SET yanked = ?, yank_reason = ?
+		WHERE repository_id = ? AND project = ? AND version = ?`, y, reason, repositoryID, project, version)
+	if err != nil {
+		return 0, fmt.Errorf("yank %s %s: %w", project, version, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("yank %s %s: %w", project, version, err)
+	}
+	return n, nil
+}
+
+func (q queries) DeletePyPIFile(ctx context.Context, repositoryID int64, filename string) error {
+	if _, err := q.exec(ctx, `DELETE FROM pypi_files WHERE repository_id = ? AND filename = ?`,
+		repositoryID, filename); err != nil {
+		return fmt.Errorf("delete pypi file %s: %w", filename, err)
+	}
+	return nil
 }

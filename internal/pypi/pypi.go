@@ -38,13 +38,16 @@ func New(repos *repo.Service) *Format { return &Format{repos: repos} }
 // ID returns "pypi".
 func (f *Format) ID() string { return "pypi" }
 
-// Routes lists the upload endpoint, the simple API and the file downloads.
+// Routes lists the upload endpoint, the simple API, the JSON API and the
+// file downloads.
 func (f *Format) Routes() []format.Route {
 	return []format.Route{
 		{Method: "POST", Pattern: "/{$}", Permission: auth.Write, Handle: f.upload},
 		{Method: "GET", Pattern: "/simple/{$}", Permission: auth.Read, Handle: f.index},
 		{Method: "GET", Pattern: "/simple/{project}/{$}", Permission: auth.Read, Handle: f.project},
 		{Method: "GET", Pattern: "/simple/{project}", Permission: auth.Read, Handle: f.project},
+		{Method: "GET", Pattern: "/pypi/{project}/json", Permission: auth.Read, Handle: f.jsonProject},
+		{Method: "GET", Pattern: "/pypi/{project}/{version}/json", Permission: auth.Read, Handle: f.jsonRelease},
 		{Method: "GET", Pattern: "/packages/{project}/{version}/{filename}", Permission: auth.Read, Handle: f.download},
 	}
 }

@@ -116,3 +116,70 @@ func (s *Service) PyPIFiles(ctx context.Context, r *Repository, project string) 
 func (s *Service) PyPIProjects(ctx context.Context, r *Repository) ([]string, error) {
 	return s.db.PyPI().PyPIProjects(ctx, r.ID)
 }
+
+// checkPyPIChange refuses changes to an offline or read-only repository.
+func checkPyPIChange(r *Repository) error {
+	if !r.Online {
+		return ErrOffline
+	}
+	if r.WritePolicy == Deny {
+		return fmt.Errorf("%s: %w", r.Name, ErrWriteDenied)
+	}
+	return nil
+}
+
+// YankPyPIRelease yanks (or, with yanked false, unyanks) every file of a
+// normalized project's version, or gives ErrNotFound when it has none.
+func (s *Service) YankPyPIRelease(ctx context.Context, r *Repository, project, version string, yanked bool, reason string) error {
+	if err := checkPyPIChange(r); err != nil {
+		return err
+	}
+	n, err := s.db.PyPI().YankPyPIRelease(ctx, r.ID, project, version, yanked, reason)
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return fmt.Errorf("%s %s: %w", project, version, ErrNotFound)
+	}
+	return nil
+}
+
+// DeletePyPIRelease removes every file of a normalized project's version:
+// the rows, the assets and the repository's links to blobs no longer used.
+// It returns the deleted file names, or ErrNotFound when there were none.
+func (s *Service) DeletePyPIRelease(ctx context.Context, r *Repository, project, version string) ([]string, error) {
+	if err := checkPyPIChange(r); err != nil {
+		return nil, err
+	}
+	var names []string
+	err := s.db.WithPyPITx(ctx, func(q meta.PyPIQueries) error {
+		files, err := q.PyPIFiles(ctx, r.ID, project)
+		if err != nil {
+			return err
+		}
+		for _, f := range files {
+			if f.Version != version {
+				continue
+			}
+			names = append(names, f.Filename)
+			if err := q.DeletePyPIFile(ctx, r.ID, f.Filename); err != nil {
+				return err
+			}
+			a, err := q.DeleteAsset(ctx, r.ID, f.Path)
+			if errors.Is(err, meta.ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			if err := q.UnlinkBlobIfUnused(ctx, r.ID, a.Blob.SHA256); err != nil {
+				return err
+			}
+		}
+		if len(names) == 0 {
+			return fmt.Errorf("%s %s: %w", project, version, ErrNotFound)
+		}
+		return nil
+	})
+	return names, err
+}

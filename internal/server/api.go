@@ -68,6 +68,10 @@ func (s *Server) routeAPI(mux *http.ServeMux) {
 	api("PUT /api/v1/repositories/{name}", authenticated, "repository.update", s.apiUpdateRepository)
 	api("DELETE /api/v1/repositories/{name}", adminOnly, "repository.delete", s.apiDeleteRepository)
 
+	api("POST /api/v1/repositories/{name}/pypi/{project}/{version}/yank", authenticated, "repository.pypi.yank", s.apiPyPIYank)
+	api("DELETE /api/v1/repositories/{name}/pypi/{project}/{version}/yank", authenticated, "repository.pypi.unyank", s.apiPyPIUnyank)
+	api("DELETE /api/v1/repositories/{name}/pypi/{project}/{version}", authenticated, "repository.pypi.delete", s.apiPyPIDelete)
+
 	api("GET /api/v1/users", adminOnly, "", s.apiListUsers)
 	api("POST /api/v1/users", adminOnly, "user.create", s.apiCreateUser)
 	api("GET /api/v1/users/{name}", adminOnly, "", s.apiGetUser)

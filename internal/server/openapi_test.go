@@ -20,6 +20,9 @@ import (
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/getkin/kin-openapi/routers"
+
+	"arca/internal/meta"
+	"arca/internal/repo"
 )
 
 // The walker below sends real requests for every operation of openapi.json
@@ -303,6 +306,27 @@ func (w *walker) fresh() string {
 func (w *walker) fixture(t *testing.T, o *walkOp, param string) string {
 	t.Helper()
 	switch {
+	case strings.HasPrefix(o.path, "/api/v1/repositories/{name}/pypi/"):
+		// A PyPI repository with one file of demo 1.0 (its row only).
+		switch param {
+		case "project":
+			return "demo"
+		case "version":
+			return "1.0"
+		}
+		name := w.fresh()
+		w.e.repos.RegisterFormat("pypi", func(*repo.Repository, json.RawMessage) error { return nil })
+		w.e.createRepo(t, `{"name":"`+name+`","format":"pypi","type":"hosted"}`)
+		rp, err := w.e.repos.Get(context.Background(), name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := w.e.db.PyPI().PutPyPIFile(context.Background(), &meta.PyPIFile{RepositoryID: rp.ID,
+			Filename: "demo-1.0.tar.gz", Project: "demo", Version: "1.0", Path: "packages/demo/1.0/demo-1.0.tar.gz",
+			SHA256: strings.Repeat("0", 64)}); err != nil {
+			t.Fatal(err)
+		}
+		return name
 	case strings.HasPrefix(o.path, "/api/v1/repositories/{") && param == "name":
 		name := w.fresh()
 		w.e.createRepo(t, `{"name":"`+name+`","format":"raw","type":"hosted"}`)
