@@ -1,19 +1,22 @@
 package e2e
 
 import (
-	"archive/tar"
 	"archive/zip"
 	"bytes"
-	"compress/gzip"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -63,41 +66,116 @@ func pkgInfo(name, version string) string {
 		"\nSummary: an arca <e2e> project\nRequires-Python: >=3.7\nLicense: MIT\n\nHello from arca.\n"
 }
 
-// pypiSdist writes an sdist (a .tar.gz with name-version/PKG-INFO).
-func pypiSdist(t *testing.T, dir, name, version string) string {
+// systemPython is Debian's Python, the one with the python3-build,
+// python3-setuptools, python3-wheel, python3-venv and python3-pip packages
+// that scripts/test.sh installs: the tests build and install offline with
+// them.
+const systemPython = "/usr/bin/python3"
+
+// requireSystemPython returns systemPython when it has those modules; like
+// requireTool, it skips the test when they are missing, and fails it under
+// CI.
+func requireSystemPython(t *testing.T) string {
 	t.Helper()
-	base := strings.NewReplacer("-", "_", ".", "_").Replace(strings.ToLower(name)) + "-" + version
-	var buf bytes.Buffer
-	gz := gzip.NewWriter(&buf)
-	tw := tar.NewWriter(gz)
-	for file, content := range map[string]string{
-		base + "/PKG-INFO": pkgInfo(name, version),
-		base + "/setup.py": "from setuptools import setup\nsetup()\n",
-	} {
-		if err := tw.WriteHeader(&tar.Header{Name: file, Mode: 0o644, Size: int64(len(content)), ModTime: time.Now()}); err != nil {
-			t.Fatal(err)
+	err := exec.Command(systemPython, "-c", "import build, setuptools, wheel, venv, pip").Run()
+	if err == nil {
+		if m, _ := filepath.Glob("/usr/share/python-wheels/pip-*.whl"); len(m) == 0 {
+			err = fmt.Errorf("no pip wheel for venv in /usr/share/python-wheels")
 		}
-		tw.Write([]byte(content)) //nolint:errcheck // a bytes.Buffer
 	}
-	if err := tw.Close(); err != nil {
-		t.Fatal(err)
+	if err == nil {
+		return systemPython
 	}
-	if err := gz.Close(); err != nil {
-		t.Fatal(err)
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("%s with build, setuptools, wheel, venv and pip is missing (%v): the test script installs it", systemPython, err)
 	}
-	p := filepath.Join(dir, base+".tar.gz")
-	if err := os.WriteFile(p, buf.Bytes(), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return p
+	t.Skipf("%s with build, setuptools, wheel, venv and pip is missing (%v); scripts/test.sh installs it", systemPython, err)
+	return ""
 }
 
-// pyRun runs a Python client with a HOME of its own and returns its
+// pypiBuild builds a small pure-Python project, named My_Cool.Pkg with the
+// package my_cool_pkg, into an sdist and a wheel with python -m build,
+// offline, and returns their paths.
+func pypiBuild(t *testing.T, home, dir, version string) (sdist, wheel string) {
+	t.Helper()
+	py := requireSystemPython(t)
+	src := filepath.Join(dir, "src-"+version)
+	for name, content := range map[string]string{
+		"pyproject.toml": `[build-system]
+requires = ["setuptools>=61"]
+build-backend = "setuptools.build_meta"
+
+[project]
+name = "My_Cool.Pkg"
+version = "` + version + `"
+description = "an arca <e2e> project"
+readme = "README.txt"
+requires-python = ">=3.7"
+license = {text = "MIT"}
+
+[tool.setuptools]
+packages = ["my_cool_pkg"]
+`,
+		"README.txt":              "Hello from arca.\n",
+		"my_cool_pkg/__init__.py": fmt.Sprintf("VALUE = %q\n", "My_Cool.Pkg "+version),
+	} {
+		p := filepath.Join(src, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cmd := exec.Command(py, "-m", "build", "--no-isolation", "--sdist", "--wheel", "--outdir", "dist", ".")
+	cmd.Dir = src
+	cmd.Env = append(os.Environ(), "HOME="+home, "PIP_NO_INDEX=1", "PIP_CONFIG_FILE=/dev/null")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("python -m build: %v\n%s", err, out)
+	}
+	sdists, _ := filepath.Glob(filepath.Join(src, "dist", "*.tar.gz"))
+	wheels, _ := filepath.Glob(filepath.Join(src, "dist", "*.whl"))
+	if len(sdists) != 1 || len(wheels) != 1 {
+		t.Fatalf("python -m build made sdists %v and wheels %v", sdists, wheels)
+	}
+	return sdists[0], wheels[0]
+}
+
+// fileSHA256 is the hex SHA-256 of a file.
+func fileSHA256(t *testing.T, p string) string {
+	t.Helper()
+	raw, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(raw)
+	return hex.EncodeToString(sum[:])
+}
+
+// pyVenv makes a fresh virtual environment with Debian's Python in dir.
+func pyVenv(t *testing.T, home, dir string) string {
+	t.Helper()
+	pyOK(t, home, requireSystemPython(t), "-m", "venv", dir)
+	return dir
+}
+
+// pyRun runs a Python client (a tool on PATH, or an absolute path) with a
+// HOME of its own and returns its
 // combined output and error.
 func pyRun(t *testing.T, home, tool string, args ...string) (string, error) {
 	t.Helper()
-	cmd := exec.Command(requireTool(t, tool), args...)
-	cmd.Env = append(os.Environ(), "HOME="+home, "TWINE_NON_INTERACTIVE=1",
+	path := tool
+	if !filepath.IsAbs(tool) {
+		path = requireTool(t, tool)
+	}
+	cmd := exec.Command(path, args...)
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "PIP_") { // the machine's pip settings (find-links) stay out
+			env = append(env, kv)
+		}
+	}
+	cmd.Env = append(env, "HOME="+home, "TWINE_NON_INTERACTIVE=1",
 		"PYTHON_KEYRING_BACKEND=keyring.backends.null.Keyring", "PIP_CONFIG_FILE=/dev/null",
 		"PIP_DISABLE_PIP_VERSION_CHECK=1", "PIP_NO_INPUT=1", "XDG_CACHE_HOME="+filepath.Join(home, "cache"),
 		"XDG_CONFIG_HOME="+filepath.Join(home, "config"))
@@ -114,20 +192,22 @@ func pyOK(t *testing.T, home, tool string, args ...string) string {
 	return out
 }
 
-// TestPyPIClients uploads a wheel and an sdist with twine (password and API
-// token), installs the wheel with pip, checking its hash, and checks the
-// refusals of a re-upload and of a wrong digest.
+// TestPyPIClients builds a project named My_Cool.Pkg into an sdist and a
+// wheel, uploads them with twine (password; a second version with an API
+// token), checks the refusals of a re-upload and of wrong digests, the
+// simple API's PEP 503 and PEP 691/700 shapes, then installs and
+// downloads with pip in a fresh virtual environment: by name and version,
+// with --require-hashes, and through the PEP 658 metadata file.
 func TestPyPIClients(t *testing.T) {
 	requireTool(t, "twine")
-	requireTool(t, "python3")
+	requireSystemPython(t)
 	in := start(t)
 	in.createRepo(`{"name":"py","format":"pypi","type":"hosted"}`)
 	_, token := createToken(t, in, admin(), "pypi", "")
 	home, work := t.TempDir(), t.TempDir()
 	upload := in.URL + "/repository/py/"
 
-	wheel := pypiWheel(t, work, "My_Cool.Pkg-1.0-py3-none-any.whl", "My_Cool.Pkg", "1.0", "my_cool_pkg")
-	sdist := pypiSdist(t, work, "My_Cool.Pkg", "1.0")
+	sdist, wheel := pypiBuild(t, home, work, "1.0")
 	pyOK(t, home, "twine", "upload", "--disable-progress-bar", "--repository-url", upload,
 		"-u", "admin", "-p", adminPassword, wheel, sdist)
 	wheel11 := pypiWheel(t, work, "my_cool_pkg-1.1-py3-none-any.whl", "my-cool-pkg", "1.1", "my_cool_pkg")
@@ -160,7 +240,117 @@ func TestPyPIClients(t *testing.T) {
 	if code := curlStatus(t, "-u", admin(), in.URL+"/repository/py/simple/My_Cool.Pkg/"); code != "301" {
 		t.Fatalf("non-normalized project page: %s", code)
 	}
+	wheelSHA, sdistSHA := fileSHA256(t, wheel), fileSHA256(t, sdist)
+	checkSimpleJSON(t, in, map[string]string{
+		filepath.Base(wheel): wheelSHA, filepath.Base(sdist): sdistSHA, filepath.Base(wheel11): fileSHA256(t, wheel11)})
+	wheelURL := checkSimpleHTML(t, in, filepath.Base(wheel), wheelSHA)
+	if h := curl(t, "-u", admin(), "-sI", wheelURL); !strings.Contains(strings.ToLower(h), "x-checksum-sha256: "+wheelSHA) {
+		t.Fatalf("download headers:\n%s", h)
+	}
+
+	// pip, in a fresh virtual environment, with credentials in the index
+	// URL: install by name and version, checking the hash it was given.
+	index := strings.Replace(in.URL, "://", "://admin:"+adminPassword+"@", 1) + "/repository/py/simple/"
+	venv := pyVenv(t, home, filepath.Join(work, "venv"))
+	pip, python := filepath.Join(venv, "bin", "pip"), filepath.Join(venv, "bin", "python")
+	pyOK(t, home, pip, "install", "--no-cache-dir", "--index-url", index, "My_Cool.Pkg==1.0")
+	installed := func(want string) {
+		t.Helper()
+		show := pyOK(t, home, pip, "show", "my-cool-pkg")
+		if !strings.Contains(show, "Version: 1.0\n") {
+			t.Fatalf("pip show my-cool-pkg:\n%s", show)
+		}
+		if got := strings.TrimSpace(pyOK(t, home, python, "-c", "import my_cool_pkg; print(my_cool_pkg.VALUE)")); got != want {
+			t.Fatalf("import my_cool_pkg: %q, want %q", got, want)
+		}
+	}
+	installed("My_Cool.Pkg 1.0")
+	// pip reads the wheel's PEP 658 metadata file rather than the wheel to
+	// resolve. Debian 12's pip 23.0 knows only PEP 658's names, which PEP
+	// 714 keeps in HTML alone (that pip fails on them in JSON): a proxy that
+	// asks for HTML has it take that path.
+	pyOK(t, home, pip, "uninstall", "-y", "my-cool-pkg")
+	htmlIndex := strings.Replace(htmlOnlyProxy(t, in.URL), "://", "://admin:"+adminPassword+"@", 1) + "/repository/py/simple/"
+	// (pip 23.0 also compares the metadata file's Name with the requested
+	// name as written: setuptools writes My-Cool.Pkg.)
+	pyOK(t, home, pip, "install", "--no-cache-dir", "--index-url", htmlIndex, "My-Cool.Pkg==1.0")
+	installed("My_Cool.Pkg 1.0")
+	if logs := in.Logs(); !strings.Contains(logs, filepath.Base(wheel)+".metadata") {
+		t.Errorf("pip fetched no .metadata file for %s; log:\n%s", filepath.Base(wheel), logs)
+	}
+	// Again with --require-hashes from a requirements file.
+	pyOK(t, home, pip, "uninstall", "-y", "my-cool-pkg")
+	req := filepath.Join(work, "requirements.txt")
+	if err := os.WriteFile(req, []byte("my-cool-pkg==1.0 --hash=sha256:"+wheelSHA+" --hash=sha256:"+sdistSHA+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	pyOK(t, home, pip, "install", "--no-cache-dir", "--index-url", index, "--require-hashes", "-r", req)
+	installed("My_Cool.Pkg 1.0")
+	// A wrong hash is refused.
+	if err := os.WriteFile(req, []byte("my-cool-pkg==1.0 --hash=sha256:"+strings.Repeat("0", 64)+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := pyRun(t, home, pip, "install", "--no-cache-dir", "--force-reinstall", "--index-url", index,
+		"--require-hashes", "-r", req); err == nil || !strings.Contains(out, "HASHES") {
+		t.Fatalf("install with a wrong hash: %v\n%s", err, out)
+	}
+	// pip download: the wheel, as uploaded.
+	dl := filepath.Join(work, "download")
+	pyOK(t, home, pip, "download", "--no-cache-dir", "--no-deps", "--index-url", index, "-d", dl, "my-cool-pkg==1.0")
+	if got := fileSHA256(t, filepath.Join(dl, filepath.Base(wheel))); got != wheelSHA {
+		t.Errorf("downloaded %s: sha256 %s, want %s", filepath.Base(wheel), got, wheelSHA)
+	}
+}
+
+// htmlOnlyProxy is a proxy to arca that asks for the simple API's HTML
+// whatever the client accepts.
+func htmlOnlyProxy(t *testing.T, target string) string {
+	t.Helper()
+	u, err := url.Parse(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rp := httputil.NewSingleHostReverseProxy(u)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.Header.Set("Accept", "text/html")
+		rp.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+// checkSimpleJSON checks the PEP 691 JSON project page of my-cool-pkg in
+// repository py, with PEP 700's fields: every file with its name, URL,
+// SHA-256, requires-python, yanked flag, size and upload time.
+func checkSimpleJSON(t *testing.T, in *instance, files map[string]string) {
+	t.Helper()
 	js := curl(t, "-u", admin(), "-H", "Accept: application/vnd.pypi.simple.v1+json", in.URL+"/repository/py/simple/my-cool-pkg/")
+	// The field names, as PEP 691 and PEP 700 spell them.
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(js), &raw); err != nil {
+		t.Fatalf("JSON page: %v\n%s", err, js)
+	}
+	for _, k := range []string{"meta", "name", "files", "versions"} {
+		if _, ok := raw[k]; !ok {
+			t.Fatalf("JSON page has no %q: %s", k, js)
+		}
+	}
+	var rawFiles []map[string]json.RawMessage
+	if err := json.Unmarshal(raw["files"], &rawFiles); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range rawFiles {
+		// PEP 714: the JSON carries core-metadata, never the old
+		// dist-info-metadata that pip 22.3 to 23.0 fail on.
+		if _, ok := f["dist-info-metadata"]; ok {
+			t.Fatalf("JSON file has dist-info-metadata, which PEP 714 forbids in JSON (pip 22.3 to 23.0 fail on it): %s", js)
+		}
+		for _, k := range []string{"filename", "url", "hashes", "requires-python", "yanked", "size", "upload-time"} {
+			if _, ok := f[k]; !ok {
+				t.Fatalf("JSON file has no %q: %s", k, js)
+			}
+		}
+	}
 	var page struct {
 		Meta     map[string]string `json:"meta"`
 		Name     string            `json:"name"`
@@ -178,58 +368,71 @@ func TestPyPIClients(t *testing.T) {
 	if err := json.Unmarshal([]byte(js), &page); err != nil {
 		t.Fatalf("JSON page: %v\n%s", err, js)
 	}
-	if page.Name != "my-cool-pkg" || len(page.Files) != 3 || strings.Join(page.Versions, ",") != "1.0,1.1" ||
+	if page.Name != "my-cool-pkg" || len(page.Files) != len(files) || strings.Join(page.Versions, ",") != "1.0,1.1" ||
 		page.Meta["api-version"] != "1.1" {
 		t.Fatalf("JSON page: %s", js)
 	}
-	raw, _ := os.ReadFile(wheel)
-	sum := sha256.Sum256(raw)
-	wheelSHA := hex.EncodeToString(sum[:])
-	f0 := page.Files[0]
-	if f0.Filename != "My_Cool.Pkg-1.0-py3-none-any.whl" || f0.Hashes["sha256"] != wheelSHA || f0.Size != int64(len(raw)) ||
-		f0.RequiresPython != ">=3.7" || f0.Yanked != false || !strings.HasPrefix(f0.URL, in.URL+"/repository/py/packages/my-cool-pkg/1.0/") {
-		t.Fatalf("JSON file: %+v", f0)
-	}
-	htmlPage := curl(t, "-u", admin(), in.URL+"/repository/py/simple/my-cool-pkg/")
-	if !strings.Contains(htmlPage, `#sha256=`+wheelSHA+`" data-requires-python="&gt;=3.7" data-dist-info-metadata="sha256=`) {
-		t.Fatalf("HTML page:\n%s", htmlPage)
-	}
-	if h := curl(t, "-u", admin(), "-sI", f0.URL); !strings.Contains(strings.ToLower(h), "x-checksum-sha256: "+wheelSHA) {
-		t.Fatalf("download headers:\n%s", h)
-	}
-
-	// pip installs from the index, with credentials in its URL, checking the
-	// hash it was given.
-	index := strings.Replace(in.URL, "://", "://admin:"+adminPassword+"@", 1) + "/repository/py/simple/"
-	req := filepath.Join(work, "requirements.txt")
-	if err := os.WriteFile(req, []byte("my-cool-pkg==1.0 --hash=sha256:"+wheelSHA+"\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	target := filepath.Join(work, "site")
-	pyOK(t, home, "python3", "-m", "pip", "install", "--no-cache-dir", "--only-binary", ":all:", "--index-url", index,
-		"--target", target, "--require-hashes", "-r", req)
-	target2 := filepath.Join(work, "site2")
-	pyOK(t, home, "python3", "-m", "pip", "install", "--no-cache-dir", "--only-binary", ":all:", "--index-url", index,
-		"--target", target2, "My_Cool.Pkg")
-	// pip read the wheels' PEP 658 metadata files.
-	if logs := in.Logs(); !strings.Contains(logs, "my_cool_pkg-1.1-py3-none-any.whl.metadata") {
-		t.Errorf("pip fetched no .metadata file; log:\n%s", logs)
-	}
-	for dir, want := range map[string]string{target: "My_Cool.Pkg 1.0", target2: "my-cool-pkg 1.1"} {
-		cmd := exec.Command(requireTool(t, "python3"), "-c", "import my_cool_pkg; print(my_cool_pkg.VALUE)")
-		cmd.Env = append(os.Environ(), "PYTHONPATH="+dir)
-		out, err := cmd.CombinedOutput()
-		if err != nil || strings.TrimSpace(string(out)) != want {
-			t.Fatalf("import from %s: %v %q, want %q", dir, err, out, want)
+	for _, f := range page.Files {
+		sha, ok := files[f.Filename]
+		if _, err := time.Parse(time.RFC3339, f.UploadTime); !ok || f.Hashes["sha256"] != sha || f.Size <= 0 ||
+			f.RequiresPython != ">=3.7" || f.Yanked != false || err != nil ||
+			!strings.HasPrefix(f.URL, in.URL+"/repository/py/packages/my-cool-pkg/") {
+			t.Fatalf("JSON file %+v (upload-time: %v)\n%s", f, err, js)
 		}
 	}
+}
+
+// pep503Anchor is one file link of a PEP 503 project page.
+var pep503Anchor = regexp.MustCompile(`<a href="([^"#]+)#sha256=([0-9a-f]{64})"([^>]*)>([^<]+)</a>`)
+
+// checkSimpleHTML checks the PEP 503 HTML project page of my-cool-pkg in
+// repository py: an HTML5 document with an anchor per file whose href ends
+// in #sha256=, the wheel's with its requires-python and PEP 658 metadata
+// attributes. It returns the wheel's URL.
+func checkSimpleHTML(t *testing.T, in *instance, wheel, sha string) string {
+	t.Helper()
+	page := curl(t, "-u", admin(), in.URL+"/repository/py/simple/my-cool-pkg/")
+	if !strings.HasPrefix(strings.ToLower(strings.TrimSpace(page)), "<!doctype html>") {
+		t.Fatalf("HTML page is not HTML5:\n%s", page)
+	}
+	anchors := pep503Anchor.FindAllStringSubmatch(page, -1)
+	if len(anchors) != 3 || strings.Count(page, "<a ") != 3 {
+		t.Fatalf("HTML page has %d file anchors:\n%s", len(anchors), page)
+	}
+	for _, a := range anchors {
+		if a[4] != path.Base(a[1]) {
+			t.Fatalf("anchor text %q is not its file name %q:\n%s", a[4], path.Base(a[1]), page)
+		}
+		if a[4] != wheel {
+			continue
+		}
+		if a[2] != sha || !strings.Contains(a[3], `data-requires-python="&gt;=3.7"`) ||
+			!strings.Contains(a[3], `data-dist-info-metadata="sha256=`) {
+			t.Fatalf("wheel anchor %q", a[0])
+		}
+		u := a[1]
+		if !strings.HasPrefix(u, "http") {
+			base, err := url.Parse(in.URL + "/repository/py/simple/my-cool-pkg/")
+			if err != nil {
+				t.Fatal(err)
+			}
+			ref, err := url.Parse(u)
+			if err != nil {
+				t.Fatal(err)
+			}
+			u = base.ResolveReference(ref).String()
+		}
+		return u
+	}
+	t.Fatalf("HTML page has no anchor for %s:\n%s", wheel, page)
+	return ""
 }
 
 // TestPyPIAnonymousRead installs from an anonymousRead repository without
 // credentials and checks that uploading still needs them.
 func TestPyPIAnonymousRead(t *testing.T) {
 	requireTool(t, "twine")
-	requireTool(t, "python3")
+	requireSystemPython(t)
 	in := start(t)
 	in.createRepo(`{"name":"pub","format":"pypi","type":"hosted","anonymousRead":true}`)
 	home, work := t.TempDir(), t.TempDir()
@@ -244,11 +447,11 @@ func TestPyPIAnonymousRead(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "application/vnd.pypi.simple.v1+json" {
 		t.Fatalf("index: %s %s", resp.Status, resp.Header.Get("Content-Type"))
 	}
-	target := filepath.Join(work, "site")
-	pyOK(t, home, "python3", "-m", "pip", "install", "--no-cache-dir", "--index-url", in.URL+"/repository/pub/simple/",
-		"--target", target, "demo-pkg==0.1")
-	if _, err := os.Stat(filepath.Join(target, "demo_pkg", "__init__.py")); err != nil {
-		t.Fatal(err)
+	venv := pyVenv(t, home, filepath.Join(work, "venv"))
+	pyOK(t, home, filepath.Join(venv, "bin", "pip"), "install", "--no-cache-dir", "--index-url", in.URL+"/repository/pub/simple/",
+		"demo-pkg==0.1")
+	if out := pyOK(t, home, filepath.Join(venv, "bin", "python"), "-c", "import demo_pkg; print(demo_pkg.VALUE)"); strings.TrimSpace(out) != "demo-pkg 0.1" {
+		t.Fatalf("import demo_pkg: %q", out)
 	}
 }
 
@@ -256,7 +459,7 @@ func TestPyPIAnonymousRead(t *testing.T) {
 // exactly (PEP 592), the JSON API flags it; then unyanks and deletes it.
 func TestPyPIYank(t *testing.T) {
 	requireTool(t, "twine")
-	requireTool(t, "python3")
+	requireSystemPython(t)
 	in := start(t)
 	in.createRepo(`{"name":"pub","format":"pypi","type":"hosted","anonymousRead":true}`)
 	home, work := t.TempDir(), t.TempDir()
@@ -283,22 +486,18 @@ func TestPyPIYank(t *testing.T) {
 		t.Fatalf("JSON API: %v\n%s", err, js)
 	}
 	index := in.URL + "/repository/pub/simple/"
-	installed := func(target string) string {
-		cmd := exec.Command(requireTool(t, "python3"), "-c", "import yank_demo; print(yank_demo.VALUE)")
-		cmd.Env = append(os.Environ(), "PYTHONPATH="+target)
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Fatalf("import from %s: %v %s", target, err, out)
-		}
-		return strings.TrimSpace(string(out))
+	venv := pyVenv(t, home, filepath.Join(work, "venv"))
+	pip := filepath.Join(venv, "bin", "pip")
+	installed := func() string {
+		out := pyOK(t, home, filepath.Join(venv, "bin", "python"), "-c", "import yank_demo; print(yank_demo.VALUE)")
+		return strings.TrimSpace(out)
 	}
-	t1, t2 := filepath.Join(work, "site1"), filepath.Join(work, "site2")
-	pyOK(t, home, "python3", "-m", "pip", "install", "--no-cache-dir", "--index-url", index, "--target", t1, "yank-demo")
-	pyOK(t, home, "python3", "-m", "pip", "install", "--no-cache-dir", "--index-url", index, "--target", t2, "yank-demo==0.2")
-	if got := installed(t1); got != "yank-demo 0.1" {
+	pyOK(t, home, pip, "install", "--no-cache-dir", "--index-url", index, "yank-demo")
+	if got := installed(); got != "yank-demo 0.1" {
 		t.Errorf("unpinned install got %q, want the unyanked 0.1", got)
 	}
-	if got := installed(t2); got != "yank-demo 0.2" {
+	pyOK(t, home, pip, "install", "--no-cache-dir", "--index-url", index, "yank-demo==0.2")
+	if got := installed(); got != "yank-demo 0.2" {
 		t.Errorf("pinned install got %q, want the yanked 0.2", got)
 	}
 

@@ -15,12 +15,16 @@ mkdir -p "$GOBIN"
 
 # Debian packages: curl drives the raw end-to-end tests; maven brings the
 # local Maven repository under /usr/share/maven-repo that they upload;
-# skopeo is one of the OCI clients.
+# skopeo is one of the OCI clients; twine and Python's build, setuptools,
+# wheel, venv and pip drive the PyPI tests.
 packages=()
 command -v curl >/dev/null || packages+=(curl)
 { command -v mvn >/dev/null && [ -d /usr/share/maven-repo ]; } || packages+=(maven)
 command -v skopeo >/dev/null || packages+=(skopeo)
-command -v twine >/dev/null || packages+=(twine python3-pip python3-venv)
+command -v twine >/dev/null || packages+=(twine)
+{ /usr/bin/python3 -c 'import build, setuptools, wheel, venv, pip' >/dev/null 2>&1 &&
+  compgen -G '/usr/share/python-wheels/pip-*.whl' >/dev/null; } ||
+  packages+=(python3-build python3-setuptools python3-wheel python3-venv python3-pip)
 if [ ${#packages[@]} -gt 0 ]; then
   echo "== installing Debian packages: ${packages[*]}"
   apt-get update -qq

@@ -1,9 +1,11 @@
 package pypi
 
 import (
+	"archive/tar"
 	"archive/zip"
 	"bufio"
 	"bytes"
+	"compress/gzip"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -130,4 +132,75 @@ func coreMetadataSHA256(md []byte) string {
 	}
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])
+}
+
+// Bounds on reading an sdist for its PKG-INFO: the bytes decompressed and
+// the entries walked before giving up (a gzip bomb, a huge tree).
+const (
+	maxSdistScan    = 512 << 20
+	maxSdistEntries = 100000
+)
+
+// errNoPKGInfo says an sdist has no PKG-INFO in its top folder, or cannot
+// be read as an archive.
+var errNoPKGInfo = errors.New("the sdist has no {name}-{version}/PKG-INFO")
+
+// isTopPKGInfo says whether an archive member is the PKG-INFO of the
+// sdist's top folder, "{name}-{version}/PKG-INFO".
+func isTopPKGInfo(name string) bool {
+	name = strings.TrimPrefix(name, "./")
+	dir, file, ok := strings.Cut(name, "/")
+	return ok && dir != "" && file == "PKG-INFO"
+}
+
+// sdistMetadata returns the PKG-INFO file at the top folder of an sdist, a
+// .tar.gz or a .zip as its file name says. errNoPKGInfo when the archive
+// cannot be read or has none.
+func sdistMetadata(r io.ReaderAt, size int64, filename string) ([]byte, error) {
+	if strings.HasSuffix(filename, ".zip") {
+		zr, err := zip.NewReader(r, size)
+		if err != nil {
+			return nil, errNoPKGInfo
+		}
+		for _, f := range zr.File {
+			if !isTopPKGInfo(f.Name) || f.FileInfo().IsDir() {
+				continue
+			}
+			rc, err := f.Open()
+			if err != nil {
+				return nil, fmt.Errorf("read the sdist's PKG-INFO: %w", err)
+			}
+			defer rc.Close()
+			return readPKGInfo(rc)
+		}
+		return nil, errNoPKGInfo
+	}
+	gz, err := gzip.NewReader(io.NewSectionReader(r, 0, size))
+	if err != nil {
+		return nil, errNoPKGInfo
+	}
+	defer gz.Close()
+	tr := tar.NewReader(io.LimitReader(gz, maxSdistScan))
+	for range maxSdistEntries {
+		h, err := tr.Next()
+		if err != nil {
+			return nil, errNoPKGInfo
+		}
+		if h.Typeflag == tar.TypeReg && isTopPKGInfo(h.Name) {
+			return readPKGInfo(tr)
+		}
+	}
+	return nil, errNoPKGInfo
+}
+
+// readPKGInfo reads a PKG-INFO file, bounded like a wheel's METADATA.
+func readPKGInfo(r io.Reader) ([]byte, error) {
+	b, err := io.ReadAll(io.LimitReader(r, maxCoreMetadata+1))
+	if err != nil {
+		return nil, fmt.Errorf("read the sdist's PKG-INFO: %w", err)
+	}
+	if len(b) > maxCoreMetadata {
+		return nil, errors.New("the sdist's PKG-INFO is too large")
+	}
+	return b, nil
 }

@@ -124,9 +124,9 @@ type jsonFile struct {
 	Yanked         any               `json:"yanked"`
 	Size           int64             `json:"size"`
 	UploadTime     string            `json:"upload-time"`
-	// CoreMetadata (PEP 714) and its older name (PEP 658).
-	CoreMetadata     any `json:"core-metadata,omitempty"`
-	DistInfoMetadata any `json:"dist-info-metadata,omitempty"`
+	// CoreMetadata is PEP 658's metadata under its PEP 714 name: JSON
+	// never carries the old dist-info-metadata, on which pip 22.3 to 23.0 fail.
+	CoreMetadata any `json:"core-metadata,omitempty"`
 }
 
 // project is a project's page of files. A name that is not normalized is
@@ -167,7 +167,6 @@ func (f *Format) project(w http.ResponseWriter, r *format.Request) error {
 				UploadTime: uploadTime(fl.CreatedAt)}
 			if m := coreMetadataSHA256(fl.Metadata); m != "" {
 				jf.CoreMetadata = map[string]string{"sha256": m}
-				jf.DistInfoMetadata = jf.CoreMetadata
 			}
 			if fl.RequiresPython != "" {
 				rp := fl.RequiresPython

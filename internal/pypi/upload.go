@@ -51,14 +51,14 @@ func (f *Format) upload(w http.ResponseWriter, r *format.Request) error {
 	var staged *blob.Staged
 	var filename string
 	var dist Dist
-	var wheel *os.File
+	var distFile *os.File // a copy of the file, to read its metadata from
 	defer func() {
 		if staged != nil {
 			staged.Abort() //nolint:errcheck // a no-op after Commit
 		}
-		if wheel != nil {
-			wheel.Close()
-			os.Remove(wheel.Name())
+		if distFile != nil {
+			distFile.Close()
+			os.Remove(distFile.Name())
 		}
 	}()
 	for {
@@ -81,14 +81,12 @@ func (f *Format) upload(w http.ResponseWriter, r *format.Request) error {
 			if err := f.repos.CheckPyPIWrite(ctx, r.Repo, filename); err != nil {
 				return writeErr(err, filename)
 			}
-			var body io.Reader = part
-			if dist.Kind == "bdist_wheel" {
-				// A copy of the wheel, to read its METADATA from.
-				if wheel, err = os.CreateTemp("", "arca-wheel-*"); err != nil {
-					return err
-				}
-				body = io.TeeReader(part, wheel)
+			// A copy of the file, to read its METADATA (wheel) or
+			// PKG-INFO (sdist) from.
+			if distFile, err = os.CreateTemp("", "arca-dist-*"); err != nil {
+				return err
 			}
+			body := io.TeeReader(part, distFile)
 			if staged, err = f.repos.Blobs().Stage(ctx, body, blob.NoExpectation); err != nil {
 				return formErr(err)
 			}
@@ -146,24 +144,30 @@ func (f *Format) upload(w http.ResponseWriter, r *format.Request) error {
 		return pypiErr(http.StatusBadRequest, "md5_digest %s does not match the file's MD5 %s", md5, info.MD5)
 	}
 
-	// A wheel's own METADATA must name the same project and version; it
-	// fills the fields the form lacks and is served as the PEP 658 file.
+	// The file's own metadata (a wheel's METADATA, an sdist's PKG-INFO)
+	// must name the same project and version; it fills the fields the form
+	// lacks. A wheel's METADATA is served as the PEP 658 file.
 	var core []byte
-	if wheel != nil {
-		if core, err = wheelMetadata(wheel, info.Size); err != nil {
+	if dist.Kind == "bdist_wheel" {
+		if core, err = wheelMetadata(distFile, info.Size); err != nil {
 			return pypiErr(http.StatusBadRequest, "%s: %v", filename, err)
 		}
-		cm, err := parseCoreMetadata(core)
-		if err != nil {
+		if err := checkCoreMetadata(core, "METADATA", filename, name, project, version, normVersion, fields); err != nil {
+			return err
+		}
+	} else {
+		// An sdist without a readable PKG-INFO (older tools, other
+		// archives) is still accepted, with the form's fields only.
+		pkgInfo, err := sdistMetadata(distFile, info.Size, filename)
+		switch {
+		case errors.Is(err, errNoPKGInfo):
+		case err != nil:
 			return pypiErr(http.StatusBadRequest, "%s: %v", filename, err)
+		default:
+			if err := checkCoreMetadata(pkgInfo, "PKG-INFO", filename, name, project, version, normVersion, fields); err != nil {
+				return err
+			}
 		}
-		if n := cm.get("Name"); Normalize(n) != project {
-			return pypiErr(http.StatusBadRequest, "%s: its METADATA names project %q, but the form says %s", filename, n, name)
-		}
-		if v, _ := NormalizeVersion(cm.get("Version")); v != normVersion {
-			return pypiErr(http.StatusBadRequest, "%s: its METADATA names version %q, but the form says %s", filename, cm.get("Version"), version)
-		}
-		cm.fillFields(fields)
 	}
 
 	md := map[string]any{"name": name, "version": version}
@@ -200,6 +204,24 @@ func (f *Format) upload(w http.ResponseWriter, r *format.Request) error {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.WriteHeader(http.StatusOK)
 	io.WriteString(w, "OK\n") //nolint:errcheck // the client went away
+	return nil
+}
+
+// checkCoreMetadata parses a file's core metadata (what names the file it
+// came from, METADATA or PKG-INFO), checks that it names the form's project
+// and version, normalized, and fills the form's missing fields from it.
+func checkCoreMetadata(b []byte, what, filename, name, project, version, normVersion string, fields map[string][]string) error {
+	cm, err := parseCoreMetadata(b)
+	if err != nil {
+		return pypiErr(http.StatusBadRequest, "%s: its %s: %v", filename, what, err)
+	}
+	if n := cm.get("Name"); Normalize(n) != project {
+		return pypiErr(http.StatusBadRequest, "%s: its %s names project %q, but the form says %s", filename, what, n, name)
+	}
+	if v, _ := NormalizeVersion(cm.get("Version")); v != normVersion {
+		return pypiErr(http.StatusBadRequest, "%s: its %s names version %q, but the form says %s", filename, what, cm.get("Version"), version)
+	}
+	cm.fillFields(fields)
 	return nil
 }
 
