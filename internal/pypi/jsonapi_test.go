@@ -17,11 +17,11 @@ func TestJSONAPI(t *testing.T) {
 		map[string]string{"name": "My_Cool.Pkg", "license": "MIT", "requires_dist": "requests"}); code != 200 {
 		t.Fatalf("upload: %d %s", code, body)
 	}
-	sdist := []byte("an sdist")
-	if code, body := upload(t, base, "my_cool_pkg-1.0.tar.gz", sdist, map[string]string{"name": "My_Cool.Pkg"}); code != 200 {
+	if code, body := upload(t, base, "my_cool_pkg-1.0.tar.gz", sdist(t, "My_Cool.Pkg", "1.0"),
+		map[string]string{"name": "My_Cool.Pkg"}); code != 200 {
 		t.Fatalf("upload sdist: %d %s", code, body)
 	}
-	if code, body := upload(t, base, "my_cool_pkg-2.0rc1.tar.gz", sdist,
+	if code, body := upload(t, base, "my_cool_pkg-2.0rc1.tar.gz", sdist(t, "My_Cool.Pkg", "2.0rc1"),
 		map[string]string{"name": "My_Cool.Pkg", "version": "2.0rc1"}); code != 200 {
 		t.Fatalf("upload rc: %d %s", code, body)
 	}

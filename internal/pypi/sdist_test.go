@@ -12,6 +12,19 @@ import (
 	"arca/internal/repo"
 )
 
+// sdist is a minimal valid sdist of project and version; extra, when
+// given, is put in a file of its own so that two sdists can differ.
+func sdist(t *testing.T, project, version string, extra ...string) []byte {
+	t.Helper()
+	top := project + "-" + version
+	files := map[string]string{top + "/PKG-INFO": "Metadata-Version: 2.1\nName: " + project +
+		"\nVersion: " + version + "\n"}
+	if len(extra) > 0 {
+		files[top+"/extra.txt"] = extra[0]
+	}
+	return sdistTarGz(t, files)
+}
+
 // sdistTarGz is a crafted .tar.gz sdist holding the given files.
 func sdistTarGz(t *testing.T, files map[string]string) []byte {
 	t.Helper()
@@ -110,9 +123,14 @@ func TestSdistPKGInfo(t *testing.T) {
 			t.Errorf("%s: %d %s", name, code, body)
 		}
 	}
-	// An sdist without PKG-INFO is still accepted.
-	if code, body := upload(t, base, "demo-4.0.tar.gz", sdistTarGz(t, map[string]string{"demo-4.0/setup.py": ""}),
-		map[string]string{"version": "4.0"}); code != 200 {
-		t.Fatalf("no PKG-INFO: %d %s", code, body)
+	// An sdist without PKG-INFO, or no archive at all, is refused.
+	for name, content := range map[string][]byte{
+		"no PKG-INFO": sdistTarGz(t, map[string]string{"demo-4.0/setup.py": ""}),
+		"no archive":  []byte("hi\n"),
+	} {
+		code, body := upload(t, base, "demo-4.0.tar.gz", content, map[string]string{"version": "4.0"})
+		if code != 400 || !strings.Contains(body, "is not an sdist") {
+			t.Errorf("%s: %d %s, want 400", name, code, body)
+		}
 	}
 }

@@ -172,7 +172,7 @@ func TestUploadChecks(t *testing.T) {
 		}
 	}
 	// Equivalent spellings of the version are accepted.
-	if code, body := upload(t, base, "demo-1.0.0rc1.tar.gz", content, map[string]string{"version": "1.0.0-RC1"}); code != 200 {
+	if code, body := upload(t, base, "demo-1.0.0rc1.tar.gz", sdist(t, "demo", "1.0.0rc1"), map[string]string{"version": "1.0.0-RC1"}); code != 200 {
 		t.Fatalf("upload rc: %d %s", code, body)
 	}
 	// A wheel whose METADATA disagrees with the form.
@@ -190,13 +190,14 @@ func TestUploadChecks(t *testing.T) {
 
 func TestReuploadAllowed(t *testing.T) {
 	base := index(t, repo.Allow)
-	for _, content := range []string{"one", "two"} {
-		if code, body := upload(t, base, "demo-1.0.tar.gz", []byte(content), nil); code != 200 {
-			t.Fatalf("upload %s: %d %s", content, code, body)
+	second := sdist(t, "demo", "1.0", "two")
+	for _, content := range [][]byte{sdist(t, "demo", "1.0", "one"), second} {
+		if code, body := upload(t, base, "demo-1.0.tar.gz", content, nil); code != 200 {
+			t.Fatalf("upload: %d %s", code, body)
 		}
 	}
 	resp, body := do(t, "GET", base+"packages/demo/1.0/demo-1.0.tar.gz", "", nil)
-	if resp.StatusCode != 200 || body != "two" {
+	if resp.StatusCode != 200 || body != string(second) {
 		t.Fatalf("download: %d %q", resp.StatusCode, body)
 	}
 }

@@ -156,11 +156,13 @@ func (f *Format) upload(w http.ResponseWriter, r *format.Request) error {
 			return err
 		}
 	} else {
-		// An sdist without a readable PKG-INFO (older tools, other
-		// archives) is still accepted, with the form's fields only.
+		// Every sdist tool since setuptools' first writes PKG-INFO at the
+		// top folder: a file without one is no sdist pip could build.
 		pkgInfo, err := sdistMetadata(distFile, info.Size, filename)
 		switch {
 		case errors.Is(err, errNoPKGInfo):
+			return pypiErr(http.StatusBadRequest,
+				"%s is not an sdist: it is no readable archive with PKG-INFO in its top folder", filename)
 		case err != nil:
 			return pypiErr(http.StatusBadRequest, "%s: %v", filename, err)
 		default:

@@ -12,7 +12,7 @@ func TestYankAndDelete(t *testing.T) {
 	base := index(t, repo.AllowOnce)
 	api := strings.TrimSuffix(base, "repository/py/") + "api/v1/repositories/py/pypi/"
 	for _, v := range []string{"1.0", "2.0"} {
-		if code, body := upload(t, base, "demo-"+v+".tar.gz", []byte("sdist "+v), map[string]string{"version": v}); code != 200 {
+		if code, body := upload(t, base, "demo-"+v+".tar.gz", sdist(t, "demo", v), map[string]string{"version": v}); code != 200 {
 			t.Fatalf("upload %s: %d %s", v, code, body)
 		}
 	}
@@ -82,7 +82,7 @@ func TestYankAndDelete(t *testing.T) {
 		t.Fatalf("simple page after delete: %s", page)
 	}
 	// The file name may be uploaded again once deleted.
-	if code, body := upload(t, base, "demo-2.0.tar.gz", []byte("sdist 2.0 again"), map[string]string{"version": "2.0"}); code != 200 {
+	if code, body := upload(t, base, "demo-2.0.tar.gz", sdist(t, "demo", "2.0", "again"), map[string]string{"version": "2.0"}); code != 200 {
 		t.Fatalf("upload after delete: %d %s", code, body)
 	}
 	// Delete everything: the project is gone.
