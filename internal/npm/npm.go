@@ -10,7 +10,6 @@
 package npm
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -88,14 +87,9 @@ type settings struct {
 // ValidateSettings checks the "npm" section: only known keys, a positive
 // body size.
 func (f *Format) ValidateSettings(r *repo.Repository, raw json.RawMessage) error {
-	if raw == nil {
-		return nil
-	}
 	var s settings
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&s); err != nil {
-		return fmt.Errorf("%w: npm settings: %w", repo.ErrInvalid, err)
+	if err := repo.DecodeSection("npm", raw, &s); err != nil {
+		return err
 	}
 	if s.MaxBodySize < 0 {
 		return fmt.Errorf("%w: npm settings: maxBodySize must not be negative", repo.ErrInvalid)

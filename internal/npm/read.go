@@ -86,21 +86,8 @@ func (f *Format) tarball(w http.ResponseWriter, r *format.Request, t target) err
 	if err != nil {
 		return err
 	}
-	body, err := f.repos.Open(r.Context(), a)
-	if err != nil {
-		return err
-	}
-	defer body.Close()
 	h := w.Header()
 	h.Set("Content-Type", "application/octet-stream")
-	h.Set("ETag", `"`+a.Blob.SHA256+`"`)
-	h.Set("X-Checksum-Sha256", a.Blob.SHA256)
-	h.Set("X-Checksum-Sha1", a.Blob.SHA1)
-	h.Set("X-Checksum-Md5", a.Blob.MD5)
 	h.Set("Cache-Control", "public, max-age=31536000, immutable")
-	http.ServeContent(w, r.Request, t.file, a.UpdatedAt, body)
-	if r.Method == http.MethodGet {
-		f.repos.Downloaded(a)
-	}
-	return nil
+	return format.ServeAsset(w, r, f.repos, a)
 }

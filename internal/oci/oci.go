@@ -16,7 +16,6 @@
 package oci
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -120,19 +119,8 @@ type settings struct {
 // ValidateSettings checks the "oci" section: only known keys, of the right
 // types.
 func (f *Format) ValidateSettings(r *repo.Repository, raw json.RawMessage) error {
-	if raw == nil {
-		return nil
-	}
 	var s settings
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&s); err != nil {
-		return fmt.Errorf("%w: oci settings: %w", repo.ErrInvalid, err)
-	}
-	if dec.More() {
-		return fmt.Errorf("%w: oci settings: trailing data", repo.ErrInvalid)
-	}
-	return nil
+	return repo.DecodeSection("oci", raw, &s)
 }
 
 // settingsOf reads a repository's "oci" section, validated when the

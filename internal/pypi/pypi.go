@@ -10,7 +10,6 @@
 package pypi
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -70,14 +69,9 @@ type settings struct {
 // ValidateSettings checks the "pypi" section: only known keys, a
 // non-negative upload size.
 func (f *Format) ValidateSettings(r *repo.Repository, raw json.RawMessage) error {
-	if raw == nil {
-		return nil
-	}
 	var s settings
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&s); err != nil {
-		return fmt.Errorf("%w: pypi settings: %w", repo.ErrInvalid, err)
+	if err := repo.DecodeSection("pypi", raw, &s); err != nil {
+		return err
 	}
 	if s.MaxUploadSize < 0 {
 		return fmt.Errorf("%w: pypi settings: maxUploadSize must not be negative", repo.ErrInvalid)

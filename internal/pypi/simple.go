@@ -9,7 +9,6 @@ import (
 	"html"
 	"net/http"
 	"net/url"
-	"path"
 	"strconv"
 	"strings"
 	"time"
@@ -235,22 +234,7 @@ func (f *Format) download(w http.ResponseWriter, r *format.Request) error {
 	if err != nil {
 		return err
 	}
-	body, err := f.repos.Open(r.Context(), a)
-	if err != nil {
-		return err
-	}
-	defer body.Close()
-	h := w.Header()
-	h.Set("Content-Type", a.ContentType)
-	h.Set("ETag", `"`+a.Blob.SHA256+`"`)
-	h.Set("X-Checksum-Sha256", a.Blob.SHA256)
-	h.Set("X-Checksum-Sha1", a.Blob.SHA1)
-	h.Set("X-Checksum-Md5", a.Blob.MD5)
-	http.ServeContent(w, r.Request, path.Base(a.Path), a.UpdatedAt, body)
-	if r.Method == http.MethodGet {
-		f.repos.Downloaded(a)
-	}
-	return nil
+	return format.ServeAsset(w, r, f.repos, a)
 }
 
 // coreMetadata serves the METADATA kept for a wheel.

@@ -72,25 +72,7 @@ func (f *Format) get(w http.ResponseWriter, r *format.Request) error {
 	if err != nil {
 		return err
 	}
-	body, err := f.repos.Open(r.Context(), a)
-	if err != nil {
-		return err
-	}
-	defer body.Close()
-	h := w.Header()
-	h.Set("Content-Type", a.ContentType)
-	h.Set("ETag", `"`+a.Blob.SHA256+`"`)
-	h.Set("X-Checksum-Sha256", a.Blob.SHA256)
-	h.Set("X-Checksum-Sha1", a.Blob.SHA1)
-	h.Set("X-Checksum-Md5", a.Blob.MD5)
-	// ServeContent answers Range (206, 416), If-None-Match and
-	// If-Modified-Since (304) and HEAD, and copies the body with io.Copy so
-	// that a file reaches sendfile.
-	http.ServeContent(w, r.Request, path.Base(a.Path), a.UpdatedAt, body)
-	if r.Method == http.MethodGet {
-		f.repos.Downloaded(a)
-	}
-	return nil
+	return format.ServeAsset(w, r, f.repos, a)
 }
 
 // put stores a file, checking any X-Checksum-* header the client sent.

@@ -202,3 +202,21 @@ func (r Repository) MarshalJSON() ([]byte, error) {
 	buf.WriteByte('}')
 	return buf.Bytes(), nil
 }
+
+// DecodeSection decodes a format's settings section (id is its name, for
+// messages) into v strictly: unknown keys and trailing data are errors
+// wrapping ErrInvalid. A nil section leaves v as it is.
+func DecodeSection(id string, raw json.RawMessage, v any) error {
+	if raw == nil {
+		return nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("%w: %s settings: %w", ErrInvalid, id, err)
+	}
+	if dec.More() {
+		return fmt.Errorf("%w: %s settings: trailing data", ErrInvalid, id)
+	}
+	return nil
+}

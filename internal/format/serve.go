@@ -1,0 +1,35 @@
+package format
+
+import (
+	"net/http"
+	"path"
+
+	"arca/internal/repo"
+)
+
+// ServeAsset answers GET and HEAD of a stored asset: its checksums
+// (X-Checksum-Sha256, -Sha1, -Md5), the SHA-256 as ETag, and through
+// http.ServeContent Range (206, 416) and conditional requests (304). The
+// body is copied with io.Copy, so a file reaches sendfile. A Content-Type
+// the caller set first wins over the stored one. A GET is noted as a
+// download for cleanup policies.
+func ServeAsset(w http.ResponseWriter, r *Request, repos *repo.Service, a repo.Asset) error {
+	body, err := repos.Open(r.Context(), a)
+	if err != nil {
+		return err
+	}
+	defer body.Close()
+	h := w.Header()
+	if h.Get("Content-Type") == "" {
+		h.Set("Content-Type", a.ContentType)
+	}
+	h.Set("ETag", `"`+a.Blob.SHA256+`"`)
+	h.Set("X-Checksum-Sha256", a.Blob.SHA256)
+	h.Set("X-Checksum-Sha1", a.Blob.SHA1)
+	h.Set("X-Checksum-Md5", a.Blob.MD5)
+	http.ServeContent(w, r.Request, path.Base(a.Path), a.UpdatedAt, body)
+	if r.Method == http.MethodGet {
+		repos.Downloaded(a)
+	}
+	return nil
+}
