@@ -1,9 +1,12 @@
 package format
 
 import (
+	"fmt"
 	"net/http"
 	"path"
+	"strings"
 
+	"arca/internal/blob"
 	"arca/internal/repo"
 )
 
@@ -32,4 +35,37 @@ func ServeAsset(w http.ResponseWriter, r *Request, repos *repo.Service, a repo.A
 		repos.Downloaded(a)
 	}
 	return nil
+}
+
+// digestHeaders are the upload headers in which a client may announce the
+// digests of the body it sends.
+var digestHeaders = map[string]blob.Algorithm{
+	"X-Checksum-Sha256": blob.SHA256,
+	"X-Checksum-Sha1":   blob.SHA1,
+	"X-Checksum-Md5":    blob.MD5,
+}
+
+// AnnouncedDigests reads the X-Checksum-* headers of an upload into an
+// expectation to check the body against; a malformed digest wraps
+// repo.ErrInvalid. The size is left unchecked.
+func AnnouncedDigests(h http.Header) (blob.Expect, error) {
+	want := blob.NoExpectation
+	for name, alg := range digestHeaders {
+		v := strings.ToLower(strings.TrimSpace(h.Get(name)))
+		if v == "" {
+			continue
+		}
+		if !blob.ValidHex(alg, v) {
+			return want, fmt.Errorf("%w: %s is not a %s hex digest", repo.ErrInvalid, name, alg)
+		}
+		switch alg {
+		case blob.SHA256:
+			want.SHA256 = v
+		case blob.SHA1:
+			want.SHA1 = v
+		case blob.MD5:
+			want.MD5 = v
+		}
+	}
+	return want, nil
 }

@@ -13,7 +13,6 @@ import (
 	"strings"
 
 	"arca/internal/auth"
-	"arca/internal/blob"
 	"arca/internal/format"
 	"arca/internal/repo"
 )
@@ -80,7 +79,7 @@ func (f *Format) put(w http.ResponseWriter, r *format.Request) error {
 	if r.Path == "" || strings.HasSuffix(r.Path, "/") {
 		return fmt.Errorf("%w: a file path must not end in \"/\"", repo.ErrInvalid)
 	}
-	want, err := expectation(r.Header)
+	want, err := format.AnnouncedDigests(r.Header)
 	if err != nil {
 		return err
 	}
@@ -107,36 +106,6 @@ func (f *Format) delete(w http.ResponseWriter, r *format.Request) error {
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
-}
-
-// checksumHeaders are the upload headers a client may announce digests in.
-var checksumHeaders = map[string]blob.Algorithm{
-	"X-Checksum-Sha256": blob.SHA256,
-	"X-Checksum-Sha1":   blob.SHA1,
-	"X-Checksum-Md5":    blob.MD5,
-}
-
-// expectation reads the announced digests, refusing malformed ones.
-func expectation(h http.Header) (blob.Expect, error) {
-	want := blob.NoExpectation
-	for name, alg := range checksumHeaders {
-		v := strings.ToLower(strings.TrimSpace(h.Get(name)))
-		if v == "" {
-			continue
-		}
-		if !blob.ValidHex(alg, v) {
-			return want, fmt.Errorf("%w: %s is not a %s hex digest", repo.ErrInvalid, name, alg)
-		}
-		switch alg {
-		case blob.SHA256:
-			want.SHA256 = v
-		case blob.SHA1:
-			want.SHA1 = v
-		case blob.MD5:
-			want.MD5 = v
-		}
-	}
-	return want, nil
 }
 
 // contentType keeps a meaningful type the client sent, or guesses one from

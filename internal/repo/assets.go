@@ -26,8 +26,10 @@ type PutOptions struct {
 	Uploader    string
 	// Expect is what the client announced about the bytes.
 	Expect blob.Expect
-	// Immutable marks an artifact, guarded by the write policy. Metadata
-	// that a format regenerates is written with Immutable false.
+	// Immutable marks an artifact that allow-once keeps from being
+	// overwritten. Content a format lets clients replace (a Maven
+	// snapshot, say) is written with Immutable false; a read-only (deny)
+	// repository refuses both.
 	Immutable bool
 	// Component, when its Name is set, files the asset under a component.
 	Component Component
@@ -104,13 +106,10 @@ func (s *Service) checkWrite(ctx context.Context, r *Repository, o PutOptions) e
 	if !r.Online {
 		return ErrOffline
 	}
-	if !o.Immutable {
-		return nil
-	}
-	switch r.WritePolicy {
-	case Deny:
+	if r.WritePolicy == Deny {
 		return fmt.Errorf("%s: %w", r.Name, ErrWriteDenied)
-	case Allow:
+	}
+	if !o.Immutable || r.WritePolicy == Allow {
 		return nil
 	}
 	_, err := s.db.Queries().Asset(ctx, r.ID, o.Path)
@@ -215,6 +214,28 @@ func (s *Service) DeleteAsset(ctx context.Context, r *Repository, path string) e
 			return err
 		}
 		return q.UnlinkBlobIfUnused(ctx, r.ID, a.Blob.SHA256)
+	})
+}
+
+// PruneAssets deletes the assets at paths in one transaction, whatever the
+// write policy: it is for cleanup that the repository's own settings ask
+// for (Maven snapshot retention, say), not for clients. Paths already gone
+// are skipped.
+func (s *Service) PruneAssets(ctx context.Context, r *Repository, paths []string) error {
+	return s.db.WithTx(ctx, func(q meta.Queries) error {
+		for _, p := range paths {
+			a, err := q.DeleteAsset(ctx, r.ID, p)
+			if errors.Is(err, meta.ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			if err := q.UnlinkBlobIfUnused(ctx, r.ID, a.Blob.SHA256); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 }
 

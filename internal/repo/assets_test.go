@@ -241,11 +241,17 @@ func TestWritePolicies(t *testing.T) {
 		if s := e.read(t, r, "lib.jar"); s != "original" {
 			t.Errorf("serves %q after refused writes", s)
 		}
-		// Non-immutable writes ignore the policy.
-		e.put(t, r, "metadata.xml", "generated", false)
-		if s := e.read(t, r, "metadata.xml"); s != "generated" {
-			t.Errorf("metadata reads %q", s)
+		// A read-only repository refuses mutable writes too.
+		_, err = e.svc.PutAsset(ctx, r, strings.NewReader("x"),
+			PutOptions{Path: "metadata.xml", Expect: blob.NoExpectation})
+		if !errors.Is(err, ErrWriteDenied) {
+			t.Errorf("mutable put = %v, want ErrWriteDenied", err)
 		}
+		// Cleanup the repository's own settings ask for still runs.
+		if err := e.svc.PruneAssets(ctx, r, []string{"lib.jar", "never-there"}); err != nil {
+			t.Fatal(err)
+		}
+		e.absent(t, r, "lib.jar")
 	})
 }
 
