@@ -13,6 +13,8 @@ type gcReport struct {
 	BlobsFreed int      `json:"blobsFreed"`
 	BytesFreed int64    `json:"bytesFreed"`
 	Blobs      []string `json:"blobs"`
+	Manifests  []string `json:"manifests"`
+	Assets     []string `json:"assets"`
 }
 
 func gcCommand() *cobra.Command {
@@ -22,6 +24,8 @@ func gcCommand() *cobra.Command {
 		Short: "Free the blobs no repository uses any more (admin only)",
 		Long: `Run garbage collection on a running server: it removes the stored blobs that no
 repository uses any more and that are older than the server's grace period.
+It first applies the repositories' cleanup settings: OCI gcUntagged and Maven
+snapshotRetention.
 --dry-run lists them without removing anything.
 
 The server is --url (or ARCA_URL, default ` + defaultServerURL + `); authenticate with
@@ -55,6 +59,19 @@ The server is --url (or ARCA_URL, default ` + defaultServerURL + `); authenticat
 			noun = "blob"
 		}
 		fmt.Fprintf(a.out, "%d %s %s, %s (%d bytes)\n", r.BlobsFreed, noun, verb, humanBytes(r.BytesFreed), r.BytesFreed)
+		deleted := "deleted"
+		if r.DryRun {
+			deleted = "would be deleted (dry run)"
+		}
+		if len(r.Manifests) > 0 {
+			fmt.Fprintf(a.out, "%d untagged OCI manifests %s\n", len(r.Manifests), deleted)
+		}
+		if len(r.Assets) > 0 {
+			fmt.Fprintf(a.out, "%d files %s by cleanup settings\n", len(r.Assets), deleted)
+			for _, p := range r.Assets {
+				fmt.Fprintln(a.out, "  "+p)
+			}
+		}
 		if len(r.Blobs) == 0 {
 			return nil
 		}

@@ -102,6 +102,9 @@ func serve(ctx context.Context, cfg config.Config) error {
 		return fmt.Errorf("listen: %w", err)
 	}
 	collector := gc.New(db, blobs, time.Duration(cfg.GC.GracePeriod), log)
+	for _, p := range formats.pruners {
+		collector.AddPruner(p)
+	}
 
 	// Background jobs end with ctx; the database closes only after they
 	// have, so that their last writes (download marks) still land.

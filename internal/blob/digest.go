@@ -97,6 +97,14 @@ func (e Expect) check(got Info) error {
 	return nil
 }
 
+// DigestBytes computes the four digests and the size of b, for documents a
+// format generates and serves without storing.
+func DigestBytes(b []byte) Info {
+	h := newHasher()
+	h.Write(b) //nolint:errcheck // never fails
+	return h.info()
+}
+
 // hasher computes all four digests of a stream in one pass. Its state can be
 // saved and restored, so a resumable upload keeps hashing where it stopped.
 type hasher struct {

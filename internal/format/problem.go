@@ -2,6 +2,7 @@ package format
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 )
 
@@ -19,6 +20,16 @@ func WriteJSONError(w http.ResponseWriter, p Problem) {
 	json.NewEncoder(w).Encode(struct { //nolint:errcheck // the client went away
 		Errors []item `json:"errors"`
 	}{[]item{{p.Code, p.Message}}})
+}
+
+// WritePlainError writes p as one line of plain text, "404 Not Found:
+// message", for clients that report the status line and show the body only
+// to people and logs (pip, twine, mvn).
+func WritePlainError(w http.ResponseWriter, p Problem) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(p.Status)
+	fmt.Fprintf(w, "%d %s: %s\n", p.Status, http.StatusText(p.Status), p.Message) //nolint:errcheck // the client went away
 }
 
 // SlashNamer is implemented by formats whose names may contain a

@@ -75,6 +75,21 @@ type Report struct {
 	// "<repository>/<image>@<digest>", sorted.
 	ManifestsDeleted int      `json:"manifestsDeleted,omitempty"`
 	Manifests        []string `json:"manifests,omitempty"`
+	// AssetsDeleted counts the files the formats' cleanup settings deleted
+	// (or that a dry run would delete), such as Maven snapshot builds
+	// beyond snapshotRetention; Assets names them as
+	// "<repository>/<path>", sorted. A dry run does not count the blobs
+	// that only those files hold among the blobs it would free.
+	AssetsDeleted int      `json:"assetsDeleted,omitempty"`
+	Assets        []string `json:"assets,omitempty"`
+}
+
+// A Pruner deletes what a format's own cleanup settings no longer want
+// kept, at the start of every run, so that the blobs only that held are
+// freed in the same run. It returns what it deleted, or with dryRun would
+// delete, as "<repository>/<path>".
+type Pruner interface {
+	Prune(ctx context.Context, dryRun bool) ([]string, error)
 }
 
 // Collector runs garbage collection.
@@ -96,6 +111,9 @@ type Collector struct {
 	// the same lease holder) never runs twice at once.
 	running sync.Mutex
 
+	// pruners run at the start of every run.
+	pruners []Pruner
+
 	// testHookBlob, when set by a test, runs before each blob a run
 	// considers.
 	testHookBlob func(sha256 string)
@@ -110,6 +128,10 @@ func New(db *meta.DB, blobs *blob.Store, grace time.Duration, log *slog.Logger) 
 	return &Collector{db: db, blobs: blobs, grace: max(grace, 0), log: log,
 		holder: newHolder(), leaseTTL: 5 * time.Minute}
 }
+
+// AddPruner makes every run start with p. It is meant for wiring, before
+// the first run.
+func (c *Collector) AddPruner(p Pruner) { c.pruners = append(c.pruners, p) }
 
 // newHolder returns a lease holder id unique to this collector.
 func newHolder() string {
@@ -163,7 +185,11 @@ func (c *Collector) Run(ctx context.Context, dryRun bool) (Report, error) {
 	start := time.Now()
 	olderThan := start.Add(-c.grace)
 	var scanned int
-	gone, err := c.pruneOCI(ctx, olderThan, dryRun, &rep)
+	err = c.prune(ctx, dryRun, &rep)
+	var gone map[meta.OCIManifestKey]bool
+	if err == nil {
+		gone, err = c.pruneOCI(ctx, olderThan, dryRun, &rep)
+	}
 	if err == nil {
 		err = c.blobs.Walk(ctx, func(sha256 string, size int64, modified time.Time) error {
 			scanned++
@@ -172,11 +198,12 @@ func (c *Collector) Run(ctx context.Context, dryRun bool) (Report, error) {
 	}
 	slices.Sort(rep.Blobs)
 	slices.Sort(rep.Manifests)
+	slices.Sort(rep.Assets)
 	if cause := context.Cause(ctx); err != nil && cause != nil && !errors.Is(cause, context.Canceled) {
 		err = fmt.Errorf("%w: %w", cause, err)
 	}
 	attrs := []any{"dry_run", dryRun, "blobs_scanned", scanned, "blobs_freed", rep.BlobsFreed,
-		"bytes_freed", rep.BytesFreed, "manifests_deleted", rep.ManifestsDeleted,
+		"bytes_freed", rep.BytesFreed, "manifests_deleted", rep.ManifestsDeleted, "assets_deleted", rep.AssetsDeleted,
 		"grace", c.grace.String(), "duration_ms", time.Since(start).Milliseconds()}
 	if err != nil {
 		c.log.ErrorContext(ctx, "garbage collection failed", append(attrs, "error", err)...)
@@ -219,6 +246,19 @@ func (c *Collector) consider(ctx context.Context, sha256 string, size int64, mod
 	}
 	if freed {
 		rep.add(sha256, size)
+	}
+	return nil
+}
+
+// prune runs the pruners.
+func (c *Collector) prune(ctx context.Context, dryRun bool, rep *Report) error {
+	for _, p := range c.pruners {
+		deleted, err := p.Prune(ctx, dryRun)
+		rep.Assets = append(rep.Assets, deleted...)
+		rep.AssetsDeleted = len(rep.Assets)
+		if err != nil {
+			return err
+		}
 	}
 	return nil
 }

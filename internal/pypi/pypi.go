@@ -94,10 +94,7 @@ func maxUploadSize(r *repo.Repository) int64 {
 // WriteError writes the message as plain text, which twine shows with
 // --verbose and pip in its log.
 func (f *Format) WriteError(w http.ResponseWriter, r *http.Request, p format.Problem) {
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(p.Status)
-	fmt.Fprintf(w, "%d %s: %s\n", p.Status, http.StatusText(p.Status), p.Message) //nolint:errcheck // the client went away
+	format.WritePlainError(w, p)
 }
 
 // pypiErr is an error with its own status, shown to the client.
