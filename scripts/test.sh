@@ -14,12 +14,18 @@ export PATH="$GOBIN:$PATH"
 mkdir -p "$GOBIN"
 
 # Debian packages: curl drives the raw end-to-end tests; maven brings the
-# local Maven repository under /usr/share/maven-repo that they upload;
-# skopeo is one of the OCI clients; twine and Python's build, setuptools,
+# local Maven repository under /usr/share/maven-repo that they upload, and
+# the Maven plugin packages fill it with the plugins the mvn tests build
+# with, offline; skopeo is one of the OCI clients; twine and Python's build, setuptools,
 # wheel, venv and pip drive the PyPI tests.
 packages=()
 command -v curl >/dev/null || packages+=(curl)
 { command -v mvn >/dev/null && [ -d /usr/share/maven-repo ]; } || packages+=(maven)
+for plugin in deploy:libmaven-deploy-plugin-java jar:libmaven-jar-plugin-java \
+  compiler:libmaven-compiler-plugin-java resources:libmaven-resources-plugin-java \
+  install:libmaven-install-plugin-java surefire:libsurefire-java; do
+  [ -d "/usr/share/maven-repo/org/apache/maven/plugins/maven-${plugin%%:*}-plugin" ] || packages+=("${plugin#*:}")
+done
 command -v skopeo >/dev/null || packages+=(skopeo)
 command -v twine >/dev/null || packages+=(twine)
 { /usr/bin/python3 -c 'import build, setuptools, wheel, venv, pip' >/dev/null 2>&1 &&

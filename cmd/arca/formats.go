@@ -3,8 +3,8 @@ package main
 import (
 	"arca/internal/auth"
 	"arca/internal/blob"
-	"arca/internal/gc"
 	"arca/internal/format"
+	"arca/internal/gc"
 	"arca/internal/maven"
 	"arca/internal/meta"
 	"arca/internal/npm"
