@@ -17,7 +17,8 @@ import (
 // retain deletes the files of all but the keep newest builds of the
 // snapshot version in folder, and returns their paths; a dry run only
 // returns them. Files named with the plain -SNAPSHOT version belong to no
-// build and are kept.
+// build and are kept, and so is the newest file of each classifier and
+// extension.
 func (f *Format) retain(ctx context.Context, r *repo.Repository, folder string, keep int, dryRun bool) ([]string, error) {
 	files, err := f.filesUnder(ctx, r, folder, 1)
 	if err != nil {
@@ -40,9 +41,22 @@ func (f *Format) retain(ctx context.Context, r *repo.Repository, folder string, 
 		return 1
 	})
 	old := builds[keep:]
+	// The newest file of each classifier and extension is what the
+	// version's metadata points at: it stays even when its build is old,
+	// so that a later build of only some files (a sources jar deployed on
+	// its own) never leaves the version without its main jar.
+	type kind struct{ classifier, extension string }
+	newest := map[kind]build{}
+	for _, fl := range files {
+		k, b := kind{fl.Classifier, fl.Extension}, build{fl.Timestamp, fl.BuildNumber}
+		if cur, ok := newest[k]; fl.Timestamped() && (!ok || b.newer(cur)) {
+			newest[k] = b
+		}
+	}
 	var paths []string
 	for _, fl := range files {
-		if fl.Timestamped() && slices.Contains(old, build{fl.Timestamp, fl.BuildNumber}) {
+		b := build{fl.Timestamp, fl.BuildNumber}
+		if fl.Timestamped() && slices.Contains(old, b) && newest[kind{fl.Classifier, fl.Extension}] != b {
 			paths = append(paths, folder+fileName(fl.Coordinates))
 		}
 	}

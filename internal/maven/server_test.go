@@ -283,6 +283,15 @@ func TestSnapshotMetadataAndRetention(t *testing.T) {
 		}
 	}
 	e.get(t, dir+"lib-1.0-"+builds[2]+".pom")
+
+	// A build of sources alone does not take the main jar away.
+	e.deploy(t, dir+"lib-1.0-20261204.080000-4-sources.jar", "src 4")
+	e.deploy(t, dir+"maven-metadata.xml", "<metadata/>")
+	e.get(t, dir+"lib-1.0-"+builds[2]+".jar")
+	m = e.metadata(t, dir+"maven-metadata.xml")
+	if n := len(m.Versioning.SnapshotVersions.List); m.Versioning.Snapshot.BuildNumber != 4 || n != 3 {
+		t.Errorf("after a sources-only build: snapshot %+v, %d snapshotVersions", m.Versioning.Snapshot, n)
+	}
 }
 
 func TestPluginGroupMetadata(t *testing.T) {
