@@ -243,9 +243,11 @@ func TestSnapshotMetadataAndRetention(t *testing.T) {
 	for _, sv := range v.SnapshotVersions.List {
 		got[sv.Classifier+":"+sv.Extension] = sv.Value + "@" + sv.Updated
 	}
-	// Build 1 and its sources are gone with retention.
-	want := map[string]string{":jar": "1.0-20261203.080000-3@20261203080000", ":pom": "1.0-20261203.080000-3@20261203080000"}
-	if len(got) != len(want) || got[":jar"] != want[":jar"] || got[":pom"] != want[":pom"] {
+	// Build 1's jar and pom are gone with retention; its sources, the
+	// only ones, stay.
+	want := map[string]string{":jar": "1.0-20261203.080000-3@20261203080000", ":pom": "1.0-20261203.080000-3@20261203080000",
+		"sources:jar": "1.0-20261201.080000-1@20261201080000"}
+	if len(got) != len(want) || got[":jar"] != want[":jar"] || got[":pom"] != want[":pom"] || got["sources:jar"] != want["sources:jar"] {
 		t.Errorf("snapshotVersions %v, want %v", got, want)
 	}
 	if status, _, _ := e.do(t, "GET", dir+"lib-1.0-"+builds[0]+".jar", ""); status != http.StatusNotFound {
@@ -288,6 +290,9 @@ func TestSnapshotMetadataAndRetention(t *testing.T) {
 	e.deploy(t, dir+"lib-1.0-20261204.080000-4-sources.jar", "src 4")
 	e.deploy(t, dir+"maven-metadata.xml", "<metadata/>")
 	e.get(t, dir+"lib-1.0-"+builds[2]+".jar")
+	if status, _, _ := e.do(t, "GET", dir+"lib-1.0-"+builds[0]+"-sources.jar", ""); status != http.StatusNotFound {
+		t.Errorf("build 1's sources kept after newer sources came: %d", status)
+	}
 	m = e.metadata(t, dir+"maven-metadata.xml")
 	if n := len(m.Versioning.SnapshotVersions.List); m.Versioning.Snapshot.BuildNumber != 4 || n != 3 {
 		t.Errorf("after a sources-only build: snapshot %+v, %d snapshotVersions", m.Versioning.Snapshot, n)
