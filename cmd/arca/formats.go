@@ -2,13 +2,12 @@ package main
 
 import (
 	"arca/internal/auth"
-	"arca/internal/blob"
 	"arca/internal/format"
 	"arca/internal/gc"
 	"arca/internal/maven"
-	"arca/internal/meta"
 	"arca/internal/npm"
 	"arca/internal/oci"
+	"arca/internal/proxy"
 	"arca/internal/pypi"
 	"arca/internal/raw"
 	"arca/internal/repo"
@@ -24,19 +23,21 @@ type wiredFormats struct {
 }
 
 // newFormats is the one list of formats. A new format is one package and
-// one line here.
-func newFormats(db *meta.DB, blobs *blob.Store, authn *auth.Service) wiredFormats {
-	repos := repo.NewService(db, blobs)
-	mvn := maven.New(repos)
+// one line here. repos, authn and cache may be nil when the formats are
+// wanted only to validate definitions.
+func newFormats(repos *repo.Service, authn *auth.Service, cache *proxy.Service) wiredFormats {
+	mvn := maven.New(repos, cache)
 	list := []format.Format{
-		raw.New(repos),
+		raw.New(repos, cache),
 		oci.New(repos, authn),
 		npm.New(repos, authn),
 		pypi.New(repos),
 		mvn,
 	}
-	for _, f := range list {
-		repos.RegisterFormat(f.ID(), f.ValidateSettings)
+	if repos != nil {
+		for _, f := range list {
+			repos.RegisterFormat(f.ID(), f.ValidateSettings)
+		}
 	}
 	return wiredFormats{repos: repos, list: list, pruners: []gc.Pruner{mvn}}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"log/slog"
 	"net"
@@ -20,8 +21,11 @@ import (
 	"arca/internal/blob/filesystem"
 	"arca/internal/config"
 	"arca/internal/gc"
+	"arca/internal/keyfile"
 	"arca/internal/meta"
 	"arca/internal/metrics"
+	"arca/internal/proxy"
+	"arca/internal/repo"
 	"arca/internal/server"
 )
 
@@ -90,8 +94,22 @@ func serve(ctx context.Context, cfg config.Config) error {
 		return err
 	}
 
-	formats := newFormats(db, blobs, authn)
-	repos := formats.repos
+	repos := repo.NewService(db, blobs)
+	secretKey, err := keyfile.Load(cfg.Data, "secret.key", cfg.SecretKey)
+	if err != nil {
+		return err
+	}
+	// A configured key of any length is hashed down to the 32 bytes the
+	// cipher takes.
+	sum := sha256.Sum256(secretKey)
+	if err := repos.SetSecretKey(sum[:]); err != nil {
+		return err
+	}
+	cache, err := proxy.New(repos, filepath.Join(cfg.Data, "spool"), log)
+	if err != nil {
+		return err
+	}
+	formats := newFormats(repos, authn, cache)
 	auditLog := audit.New(db, log)
 	if err := applyDeclarations(ctx, cfg, db, formats, authn, auditLog, log); err != nil {
 		return err
@@ -117,7 +135,7 @@ func serve(ctx context.Context, cfg config.Config) error {
 	srv := server.New(server.Options{
 		BaseURL: cfg.BaseURL, TrustedProxies: cfg.Prefixes(), Version: version,
 	}, log, server.Services{DB: db, Blobs: blobs, Repos: repos, Auth: authn,
-		Audit: auditLog, GC: collector, Metrics: metrics.New(db.BlobTotals)}, formats.list)
+		Audit: auditLog, GC: collector, Cache: cache, Metrics: metrics.New(db.BlobTotals)}, formats.list)
 	baseURL := cfg.BaseURL
 	if baseURL == "" {
 		baseURL = "http://" + l.Addr().String()

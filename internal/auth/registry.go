@@ -6,13 +6,13 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"arca/internal/keyfile"
 )
 
 // RegistryTokenTTL is how long a registry token lasts. Clients fetch a new
@@ -61,28 +61,9 @@ type registryClaims struct {
 // LoadRegistryKey sets the key that signs registry tokens: configured when
 // given, otherwise the key kept in the data folder, made on first use.
 func (s *Service) LoadRegistryKey(dataDir, configured string) error {
-	if configured != "" {
-		if len(configured) < 32 {
-			return fmt.Errorf("%w: the registry token key needs at least 32 characters", ErrInvalid)
-		}
-		s.registryKey = []byte(configured)
-		return nil
-	}
-	path := filepath.Join(dataDir, registryKeyFile)
-	b, err := os.ReadFile(path)
-	if err == nil && len(b) >= 32 {
-		s.registryKey = b
-		return nil
-	}
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("read registry token key: %w", err)
-	}
-	key := make([]byte, 32)
-	if _, err := rand.Read(key); err != nil {
-		return fmt.Errorf("generate registry token key: %w", err)
-	}
-	if err := os.WriteFile(path, key, 0o600); err != nil {
-		return fmt.Errorf("write registry token key: %w", err)
+	key, err := keyfile.Load(dataDir, registryKeyFile, configured)
+	if err != nil {
+		return fmt.Errorf("%w: registry token key: %w", ErrInvalid, err)
 	}
 	s.registryKey = key
 	return nil

@@ -65,6 +65,10 @@ type Config struct {
 	// (at least 32 characters); when empty a random key is kept in
 	// <data>/registry-token.key. Several nodes must share one key.
 	RegistryTokenKey string `yaml:"registryTokenKey" secret:"true"`
+	// SecretKey, when set, seals the credentials of proxy repositories at
+	// rest (at least 32 characters); when empty a random key is kept in
+	// <data>/secret.key. Several nodes must share one key.
+	SecretKey string `yaml:"secretKey" secret:"true"`
 	// GC configures garbage collection of unused blobs.
 	GC GC `yaml:"gc"`
 

@@ -61,7 +61,7 @@ func testFormats() declare.Formats {
 		return nil
 	}
 	// raw's validator needs no repository service.
-	return declare.Formats{"raw": raw.New(nil).ValidateSettings, "test": validateTest}
+	return declare.Formats{"raw": raw.New(nil, nil).ValidateSettings, "test": validateTest}
 }
 
 func newEnv(t *testing.T) *env {
@@ -466,9 +466,14 @@ func TestParseErrors(t *testing.T) {
 			want: []string{"arca.yaml:4:", `"mirror"`},
 		},
 		{
-			name: "proxy not served yet",
+			name: "proxy without upstream",
 			file: "repositories:\n  - name: f\n    format: raw\n    type: proxy\n",
-			want: []string{"arca.yaml:4:", "proxy repositories are not supported yet"},
+			want: []string{"arca.yaml:2:", `needs a "proxy" section`},
+		},
+		{
+			name: "proxy with a bad url",
+			file: "repositories:\n  - name: f\n    format: raw\n    type: proxy\n    proxy:\n      url: ftp://x\n",
+			want: []string{"arca.yaml:5:", "not an absolute http or https URL"},
 		},
 		{
 			name: "unknown write policy",

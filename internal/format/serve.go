@@ -2,11 +2,14 @@ package format
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 	"path"
+	"strconv"
 	"strings"
 
 	"arca/internal/blob"
+	"arca/internal/proxy"
 	"arca/internal/repo"
 )
 
@@ -68,4 +71,32 @@ func AnnouncedDigests(h http.Header) (blob.Expect, error) {
 		}
 	}
 	return want, nil
+}
+
+// ServeProxied answers GET and HEAD of what a proxy repository's cache
+// returned: a cached asset as ServeAsset does, or a download in flight,
+// streamed as it arrives. If the download fails midway the response is
+// aborted, so that the client sees a broken transfer rather than a short
+// file.
+func ServeProxied(w http.ResponseWriter, r *Request, repos *repo.Service, resp proxy.Response) error {
+	if resp.Asset != nil {
+		return ServeAsset(w, r, repos, *resp.Asset)
+	}
+	defer resp.Body.Close()
+	h := w.Header()
+	if h.Get("Content-Type") == "" {
+		h.Set("Content-Type", resp.ContentType)
+	}
+	if resp.Size >= 0 {
+		h.Set("Content-Length", strconv.FormatInt(resp.Size, 10))
+	}
+	if r.Method == http.MethodHead {
+		w.WriteHeader(http.StatusOK)
+		return nil
+	}
+	w.WriteHeader(http.StatusOK)
+	if _, err := io.Copy(w, resp.Body); err != nil {
+		panic(http.ErrAbortHandler)
+	}
+	return nil
 }

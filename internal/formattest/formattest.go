@@ -18,6 +18,7 @@ import (
 	"arca/internal/blob/filesystem"
 	"arca/internal/format"
 	"arca/internal/meta"
+	"arca/internal/proxy"
 	"arca/internal/repo"
 	"arca/internal/server"
 )
@@ -35,9 +36,10 @@ type Env struct {
 }
 
 // Serve starts a server with the one format that newFormat returns, and
-// the administrator "admin" (AdminPassword). Everything stops when the test
+// the administrator "admin" (AdminPassword). newFormat gets the services,
+// and a proxy cache for proxy repositories. Everything stops when the test
 // ends.
-func Serve(t testing.TB, newFormat func(*repo.Service, *auth.Service) format.Format) *Env {
+func Serve(t testing.TB, newFormat func(*repo.Service, *auth.Service, *proxy.Service) format.Format) *Env {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -51,12 +53,19 @@ func Serve(t testing.TB, newFormat func(*repo.Service, *auth.Service) format.For
 	}
 	blobs := blob.NewStore(driver)
 	repos := repo.NewService(db, blobs)
+	if err := repos.SetSecretKey(make([]byte, 32)); err != nil {
+		t.Fatal(err)
+	}
 	authn := auth.NewService(db)
-	f := newFormat(repos, authn)
+	cache, err := proxy.New(repos, filepath.Join(dir, "spool"), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newFormat(repos, authn, cache)
 	repos.RegisterFormat(f.ID(), f.ValidateSettings)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	srv := server.New(server.Options{}, log, server.Services{DB: db, Blobs: blobs, Repos: repos,
-		Auth: authn, Audit: audit.New(db, log)}, []format.Format{f})
+		Auth: authn, Audit: audit.New(db, log), Cache: cache}, []format.Format{f})
 	ts := httptest.NewServer(srv)
 	t.Cleanup(func() { ts.Close(); db.Close() })
 	hash, err := bcrypt.GenerateFromPassword([]byte(AdminPassword), bcrypt.MinCost)

@@ -20,20 +20,25 @@ import (
 	"arca/internal/auth"
 	"arca/internal/blob"
 	"arca/internal/format"
+	"arca/internal/proxy"
 	"arca/internal/repo"
 )
 
 // Format serves Maven repositories.
 type Format struct {
 	repos *repo.Service
+	cache *proxy.Service
 	// pluginsMu serializes updates of group-level plugin documents.
 	pluginsMu sync.Mutex
 }
 
 var _ format.Format = (*Format)(nil)
 
-// New returns the Maven format over the repository service.
-func New(repos *repo.Service) *Format { return &Format{repos: repos} }
+// New returns the Maven format over the repository service, with the cache
+// of its proxy repositories (nil when it serves none).
+func New(repos *repo.Service, cache *proxy.Service) *Format {
+	return &Format{repos: repos, cache: cache}
+}
 
 // ID returns "maven".
 func (f *Format) ID() string { return "maven" }

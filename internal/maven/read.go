@@ -8,6 +8,8 @@ import (
 
 	"arca/internal/blob"
 	"arca/internal/format"
+	"arca/internal/proxy"
+	"arca/internal/repo"
 )
 
 // get serves an artifact, a generated maven-metadata.xml, a checksum of
@@ -17,6 +19,9 @@ func (f *Format) get(w http.ResponseWriter, r *format.Request) error {
 		return f.browse(w, r)
 	}
 	t := parseTarget(r.Path)
+	if r.Repo.Type == repo.Proxy {
+		return f.getProxied(w, r, t)
+	}
 	if t.metadata {
 		body, updated, err := f.metadataAt(r.Context(), r.Repo, t.path)
 		if err != nil {
@@ -46,6 +51,36 @@ func (f *Format) get(w http.ResponseWriter, r *format.Request) error {
 	return format.ServeAsset(w, r, f.repos, a)
 }
 
+// getProxied answers from a proxy repository's cache. Its
+// maven-metadata.xml documents are the upstream's, kept as they came and
+// revalidated after metadataMaxAge; snapshot files without a timestamp are
+// revalidated too; every other file is fetched once. Checksums are served
+// from the cached bytes.
+func (f *Format) getProxied(w http.ResponseWriter, r *format.Request, t target) error {
+	// What does not parse as an artifact (indexes, catalogs) may change.
+	it := proxy.Item{Path: t.path, Mutable: true, Whole: t.metadata || t.checksum != "",
+		ContentType: "application/octet-stream"}
+	if t.metadata {
+		it.ContentType = "application/xml"
+	} else if c, err := ParsePath(t.path); err == nil {
+		it.Mutable = c.Snapshot() && !c.Timestamped()
+		it.ContentType = contentType(c.Extension)
+		it.Component = repo.Component{Name: c.GroupID + ":" + c.ArtifactID, Version: c.Version}
+	}
+	resp, err := f.cache.Get(r.Context(), r.Repo, it)
+	if err != nil {
+		return err
+	}
+	if t.checksum != "" {
+		serveChecksum(w, r, resp.Asset.Blob.Get(t.checksum), resp.Asset.UpdatedAt)
+		return nil
+	}
+	if resp.Asset != nil {
+		w.Header().Set("X-Checksum-Sha512", resp.Asset.Blob.SHA512)
+	}
+	return format.ServeProxied(w, r, f.repos, resp)
+}
+
 // serveChecksum answers a checksum file: the lower-case hex digest alone,
 // as Maven Central writes them.
 func serveChecksum(w http.ResponseWriter, r *format.Request, hexDigest string, modified time.Time) {
@@ -69,6 +104,10 @@ func (f *Format) browse(w http.ResponseWriter, r *format.Request) error {
 	l, err := format.ListFolder(r, f.repos, r.Path)
 	if err != nil {
 		return err
+	}
+	if r.Repo.Type == repo.Proxy {
+		// A proxy lists what it has cached, upstream's documents included.
+		return format.WriteListing(w, r, l)
 	}
 	stored := false
 	for _, e := range l.Children {

@@ -19,6 +19,7 @@ import (
 	"arca/internal/format"
 	"arca/internal/formattest"
 	"arca/internal/maven"
+	"arca/internal/proxy"
 	"arca/internal/repo"
 )
 
@@ -33,8 +34,8 @@ type mvnEnv struct {
 func newEnv(t *testing.T) *mvnEnv {
 	t.Helper()
 	e := &mvnEnv{}
-	e.Env = formattest.Serve(t, func(repos *repo.Service, _ *auth.Service) format.Format {
-		e.format = maven.New(repos)
+	e.Env = formattest.Serve(t, func(repos *repo.Service, _ *auth.Service, cache *proxy.Service) format.Format {
+		e.format = maven.New(repos, cache)
 		return e.format
 	})
 	e.Create(t, `{"name":"releases","format":"maven","type":"hosted"}`)

@@ -242,6 +242,16 @@ func prefixEnd(prefix string) (string, bool) {
 	return "", false
 }
 
+// SetFetched records when a proxy last confirmed the asset with its
+// upstream.
+func (q queries) SetFetched(ctx context.Context, id int64, at time.Time) error {
+	if _, err := q.exec(ctx, `UPDATE assets SET fetched_at = ? WHERE id = ?`,
+		nanos(at), id); err != nil {
+		return fmt.Errorf("set fetched time of asset %d: %w", id, err)
+	}
+	return nil
+}
+
 // TouchAsset records a download of the asset.
 func (q queries) TouchAsset(ctx context.Context, id int64, at time.Time) error {
 	if _, err := q.exec(ctx, `UPDATE assets SET last_downloaded_at = ? WHERE id = ?`,

@@ -31,6 +31,7 @@ type Queries interface {
 	DeleteAsset(ctx context.Context, repositoryID int64, path string) (Asset, error)
 	AssetsUnder(ctx context.Context, repositoryID int64, prefix string, fn func(Asset) error) error
 	TouchAsset(ctx context.Context, id int64, at time.Time) error
+	SetFetched(ctx context.Context, id int64, at time.Time) error
 
 	CreateUser(ctx context.Context, u *User) error
 	User(ctx context.Context, name string) (User, error)

@@ -14,18 +14,23 @@ import (
 
 	"arca/internal/auth"
 	"arca/internal/format"
+	"arca/internal/proxy"
 	"arca/internal/repo"
 )
 
 // Format serves raw repositories.
 type Format struct {
 	repos *repo.Service
+	cache *proxy.Service
 }
 
 var _ format.Format = (*Format)(nil)
 
-// New returns the raw format over the repository service.
-func New(repos *repo.Service) *Format { return &Format{repos: repos} }
+// New returns the raw format over the repository service, with the cache
+// of its proxy repositories (nil when it serves none).
+func New(repos *repo.Service, cache *proxy.Service) *Format {
+	return &Format{repos: repos, cache: cache}
+}
 
 // ID returns "raw".
 func (f *Format) ID() string { return "raw" }
@@ -66,6 +71,16 @@ func (f *Format) WriteError(w http.ResponseWriter, r *http.Request, p format.Pro
 func (f *Format) get(w http.ResponseWriter, r *format.Request) error {
 	if f.Classify(r.Path) == format.Metadata {
 		return f.list(w, r)
+	}
+	if r.Repo.Type == repo.Proxy {
+		// Raw files may change upstream: they are revalidated after
+		// metadataMaxAge, with the upstream's ETag.
+		resp, err := f.cache.Get(r.Context(), r.Repo, proxy.Item{Path: r.Path, Mutable: true,
+			ContentType: contentType("", r.Path)})
+		if err != nil {
+			return err
+		}
+		return format.ServeProxied(w, r, f.repos, resp)
 	}
 	a, err := f.repos.Asset(r.Context(), r.Repo, r.Path)
 	if err != nil {

@@ -78,7 +78,7 @@ func newEnv(t *testing.T, defs ...string) *env {
 	}
 	blobs := blob.NewStore(driver)
 	repos := repo.NewService(db, blobs)
-	f := raw.New(repos)
+	f := raw.New(repos, nil)
 	repos.RegisterFormat(f.ID(), f.ValidateSettings)
 	authn := auth.NewService(db)
 	if _, err := authn.Bootstrap(ctx, data, "secret"); err != nil {

@@ -33,6 +33,16 @@ type PutOptions struct {
 	Immutable bool
 	// Component, when its Name is set, files the asset under a component.
 	Component Component
+	// Origin, set by a proxy repository's cache, records where the bytes
+	// came from. A cache fill is not a client's write: the write policy
+	// does not apply to it.
+	Origin *Origin
+}
+
+// Origin is where a proxy repository fetched an asset from.
+type Origin struct {
+	URL, ETag, LastModified string
+	FetchedAt               time.Time
 }
 
 // Component names a package version in a format's terms.
@@ -67,6 +77,10 @@ func (s *Service) PutAsset(ctx context.Context, r *Repository, body io.Reader, o
 		testHookCommitted(info)
 	}
 	a := Asset{RepositoryID: r.ID, Path: o.Path, Blob: info, ContentType: o.ContentType, Uploader: o.Uploader}
+	if o.Origin != nil {
+		a.OriginURL, a.OriginETag, a.OriginLastModified, a.FetchedAt =
+			o.Origin.URL, o.Origin.ETag, o.Origin.LastModified, o.Origin.FetchedAt
+	}
 	err = s.db.WithTx(ctx, func(q meta.Queries) error {
 		old, err := q.Asset(ctx, r.ID, o.Path)
 		exists := err == nil
@@ -75,7 +89,7 @@ func (s *Service) PutAsset(ctx context.Context, r *Repository, body io.Reader, o
 		}
 		// Checked again inside the transaction: a concurrent write of the
 		// same path may have landed while the bytes streamed.
-		if exists && o.Immutable && r.WritePolicy != Allow {
+		if exists && o.Immutable && r.WritePolicy != Allow && o.Origin == nil {
 			return fmt.Errorf("%s: %w", o.Path, ErrExists)
 		}
 		if err := q.PutBlob(ctx, info); err != nil {
@@ -103,6 +117,9 @@ func (s *Service) PutAsset(ctx context.Context, r *Repository, body io.Reader, o
 // checkWrite applies the write policy before any byte is read, so that a
 // refused upload costs no transfer.
 func (s *Service) checkWrite(ctx context.Context, r *Repository, o PutOptions) error {
+	if o.Origin != nil {
+		return nil
+	}
 	if !r.Online {
 		return ErrOffline
 	}
@@ -215,6 +232,12 @@ func (s *Service) DeleteAsset(ctx context.Context, r *Repository, path string) e
 		}
 		return q.UnlinkBlobIfUnused(ctx, r.ID, a.Blob.SHA256)
 	})
+}
+
+// Revalidated records that a proxy's cached asset was confirmed unchanged
+// by its upstream at t.
+func (s *Service) Revalidated(ctx context.Context, a Asset, t time.Time) error {
+	return s.db.Queries().SetFetched(ctx, a.ID, t)
 }
 
 // PruneAssets deletes the assets at paths in one transaction, whatever the

@@ -113,9 +113,13 @@ func (r *Repository) Check(formats map[string]SectionValidator) error {
 	}
 	switch r.Type {
 	case Hosted:
-	case Proxy, Group:
-		// TODO: proxy and group repositories are defined but not served
-		// yet; refusing them beats serving them as if they were hosted.
+	case Proxy:
+		if err := checkProxy(r.Sections[string(Proxy)]); err != nil {
+			return &FieldError{Field: "proxy", Err: err}
+		}
+	case Group:
+		// TODO: group repositories are defined but not served yet;
+		// refusing them beats serving them as if they were hosted.
 		return invalidField("type", "%s repositories are not supported yet", r.Type)
 	default:
 		return invalidField("type", "type %q is not hosted, proxy or group", r.Type)

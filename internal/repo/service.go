@@ -2,6 +2,7 @@ package repo
 
 import (
 	"context"
+	"crypto/cipher"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -22,6 +23,8 @@ type Service struct {
 	db      *meta.DB
 	blobs   *blob.Store
 	formats map[string]SectionValidator
+	// secrets seals proxy credentials at rest; see SetSecretKey.
+	secrets cipher.AEAD
 
 	mu    sync.RWMutex
 	cache map[string]*Repository // by name; definitions change rarely
@@ -58,6 +61,9 @@ func (s *Service) Create(ctx context.Context, r *Repository) error {
 	if err := r.Check(s.formats); err != nil {
 		return err
 	}
+	if err := s.sealSecrets(r, nil); err != nil {
+		return err
+	}
 	row, err := toRow(r)
 	if err != nil {
 		return err
@@ -80,6 +86,9 @@ func (s *Service) Update(ctx context.Context, r *Repository) error {
 	}
 	if r.Type != old.Type {
 		return fmt.Errorf("%w: the type of repository %s cannot change", ErrInvalid, r.Name)
+	}
+	if err := s.sealSecrets(r, old); err != nil {
+		return err
 	}
 	if err := r.Check(s.formats); err != nil {
 		return err

@@ -40,7 +40,7 @@ func (s *Server) apiListRepositories(w http.ResponseWriter, r *http.Request, p *
 		}
 		for _, rp := range batch {
 			if canRead(p, rp) && len(items) < pr.limit {
-				items = append(items, rp)
+				items = append(items, rp.Redacted())
 			}
 		}
 		if len(batch) < pr.limit {
@@ -62,7 +62,7 @@ func (s *Server) apiCreateRepository(w http.ResponseWriter, r *http.Request, _ *
 		return err
 	}
 	w.Header().Set("Location", s.BaseURL(r)+"/api/v1/repositories/"+def.Name)
-	writeJSON(w, http.StatusCreated, def)
+	writeJSON(w, http.StatusCreated, def.Redacted())
 	return nil
 }
 
@@ -79,7 +79,7 @@ func (s *Server) apiGetRepository(w http.ResponseWriter, r *http.Request, p *aut
 		}
 		return fmt.Errorf("repository %s: %w", rp.Name, repo.ErrNotFound)
 	}
-	writeJSON(w, http.StatusOK, rp)
+	writeJSON(w, http.StatusOK, s.withProxyStatus(r.Context(), rp.Redacted()))
 	return nil
 }
 
@@ -101,7 +101,7 @@ func (s *Server) apiUpdateRepository(w http.ResponseWriter, r *http.Request, p *
 	if err := s.repos.Update(r.Context(), &def); err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, def)
+	writeJSON(w, http.StatusOK, def.Redacted())
 	return nil
 }
 

@@ -90,7 +90,7 @@ func newTestEnv(t *testing.T, opts Options) *testEnv {
 	}
 	blobs := blob.NewStore(driver)
 	repos := repo.NewService(db, blobs)
-	rawFormat := raw.New(repos)
+	rawFormat := raw.New(repos, nil)
 	repos.RegisterFormat(rawFormat.ID(), rawFormat.ValidateSettings)
 	authn := auth.NewService(db)
 	if _, err := authn.Bootstrap(ctx, data, adminPassword); err != nil {

@@ -10,6 +10,7 @@ import (
 	"arca/internal/blob"
 	"arca/internal/format"
 	"arca/internal/gc"
+	"arca/internal/proxy"
 	"arca/internal/repo"
 	"arca/internal/urlpath"
 )
@@ -36,6 +37,8 @@ var problemTable = []struct {
 	{gc.ErrBusy, http.StatusConflict, "CONFLICT"},
 	{blob.ErrOffset, http.StatusRequestedRangeNotSatisfiable, "RANGE_INVALID"},
 	{repo.ErrOffline, http.StatusServiceUnavailable, "UNAVAILABLE"},
+	{proxy.ErrUpstreamTimeout, http.StatusGatewayTimeout, "UPSTREAM_TIMEOUT"},
+	{proxy.ErrUpstream, http.StatusBadGateway, "UPSTREAM_FAILED"},
 }
 
 // classify turns an error into what the client is told. Messages of client

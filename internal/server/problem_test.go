@@ -12,6 +12,7 @@ import (
 	"arca/internal/blob"
 	"arca/internal/format"
 	"arca/internal/gc"
+	"arca/internal/proxy"
 	"arca/internal/repo"
 	"arca/internal/urlpath"
 )
@@ -73,6 +74,12 @@ func TestClassify(t *testing.T) {
 		{name: "offline", sentinel: repo.ErrOffline,
 			err:    fmt.Errorf("files: %w", repo.ErrOffline),
 			status: http.StatusServiceUnavailable, code: "UNAVAILABLE", message: "offline"},
+		{name: "upstream timeout", sentinel: proxy.ErrUpstreamTimeout,
+			err:    &proxy.UpstreamError{URL: "http://up/x", Timeout: true, Err: errors.New("i/o timeout")},
+			status: http.StatusGatewayTimeout, code: "UPSTREAM_TIMEOUT", message: "upstream http://up/x: i/o timeout"},
+		{name: "upstream failure", sentinel: proxy.ErrUpstream,
+			err:    fmt.Errorf("fetch: %w", &proxy.UpstreamError{URL: "http://up/x", Status: 503}),
+			status: http.StatusBadGateway, code: "UPSTREAM_FAILED", message: "upstream http://up/x answered 503"},
 		{name: "format error",
 			err: fmt.Errorf("handler: %w", &format.Error{Status: http.StatusTeapot, Code: "TEAPOT",
 				Message: "short and stout", Err: errors.New("secret cause")}),

@@ -59,6 +59,12 @@ func (s *Server) route(m *mountedFormat, rt format.Route) http.Handler {
 		ri := info(r.Context())
 		ri.route = r.Method + " " + strings.TrimSuffix(ri.route, "/") + rt.Pattern
 		target := auth.Target{Repository: fr.Repo.Name, AnonymousRead: fr.Repo.AnonymousRead}
+		if fr.Repo.Type == repo.Proxy && (rt.Permission == auth.Write || rt.Permission == auth.Delete) {
+			s.fail(w, r, m, &format.Error{Status: http.StatusMethodNotAllowed, Code: "UNSUPPORTED",
+				Message: fmt.Sprintf("repository %s is a proxy repository: it caches its upstream and takes no uploads or deletions; publish to a hosted repository",
+					fr.Repo.Name)})
+			return
+		}
 		// A route without a permission checks access itself.
 		if rt.Permission != format.NoPermission {
 			if err := auth.Authorize(fr.User, target, rt.Permission); err != nil {
@@ -132,7 +138,9 @@ func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, prefix string,
 		http.Redirect(w, r, s.BaseURL(r)+prefix+rp.Name+"/", http.StatusMovedPermanently)
 		return
 	}
-	if !rp.Online {
+	// An offline proxy still serves its cache: its format asks the proxy
+	// service, which then only reads.
+	if !rp.Online && !(rp.Type == repo.Proxy && (r.Method == http.MethodGet || r.Method == http.MethodHead)) {
 		s.fail(w, r, f, fmt.Errorf("%s: %w", rp.Name, repo.ErrOffline))
 		return
 	}

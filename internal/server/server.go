@@ -22,6 +22,7 @@ import (
 	"arca/internal/gc"
 	"arca/internal/meta"
 	"arca/internal/metrics"
+	"arca/internal/proxy"
 	"arca/internal/repo"
 )
 
@@ -43,6 +44,8 @@ type Services struct {
 	Auth  *auth.Service
 	Audit *audit.Log
 	GC    *gc.Collector
+	// Cache is the proxy repositories' cache; nil in tests without proxies.
+	Cache *proxy.Service
 	// Metrics may be nil, in tests.
 	Metrics *metrics.Metrics
 }
@@ -57,6 +60,7 @@ type Server struct {
 	auth    *auth.Service
 	audit   *audit.Log
 	gc      *gc.Collector
+	cache   *proxy.Service
 	metrics *metrics.Metrics
 	formats map[string]*mountedFormat
 	started time.Time
@@ -73,7 +77,7 @@ type mountedFormat struct {
 func New(opts Options, log *slog.Logger, svc Services, formats []format.Format) *Server {
 	s := &Server{
 		opts: opts, log: log, db: svc.DB, blobs: svc.Blobs, repos: svc.Repos, auth: svc.Auth,
-		audit: svc.Audit, gc: svc.GC, metrics: svc.Metrics, formats: map[string]*mountedFormat{}, started: time.Now(),
+		audit: svc.Audit, gc: svc.GC, cache: svc.Cache, metrics: svc.Metrics, formats: map[string]*mountedFormat{}, started: time.Now(),
 	}
 	for _, f := range formats {
 		s.formats[f.ID()] = s.mount(f)
