@@ -75,13 +75,6 @@ func (s *spool) release() {
 	}
 }
 
-// size returns what has been written so far.
-func (s *spool) size() int64 {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.written
-}
-
 // reader returns a reader of the spool from its start. ctx ends its waits.
 func (s *spool) reader(ctx context.Context) *spoolReader {
 	s.mu.Lock()
