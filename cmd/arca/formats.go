@@ -20,6 +20,8 @@ type wiredFormats struct {
 	list  []format.Format
 	// pruners apply the formats' cleanup settings in garbage collection.
 	pruners []gc.Pruner
+	// oci is the OCI registry, which takes the mirror settings.
+	oci *oci.Format
 }
 
 // newFormats is the one list of formats. A new format is one package and
@@ -27,11 +29,12 @@ type wiredFormats struct {
 // wanted only to validate definitions.
 func newFormats(repos *repo.Service, authn *auth.Service, cache *proxy.Service) wiredFormats {
 	mvn := maven.New(repos, cache)
+	registry := oci.New(repos, authn, cache)
 	list := []format.Format{
 		raw.New(repos, cache),
-		oci.New(repos, authn),
-		npm.New(repos, authn),
-		pypi.New(repos),
+		registry,
+		npm.New(repos, authn, cache),
+		pypi.New(repos, cache),
 		mvn,
 	}
 	if repos != nil {
@@ -39,5 +42,5 @@ func newFormats(repos *repo.Service, authn *auth.Service, cache *proxy.Service) 
 			repos.RegisterFormat(f.ID(), f.ValidateSettings)
 		}
 	}
-	return wiredFormats{repos: repos, list: list, pruners: []gc.Pruner{mvn}}
+	return wiredFormats{repos: repos, list: list, pruners: []gc.Pruner{mvn}, oci: registry}
 }

@@ -23,6 +23,7 @@ import (
 	"arca/internal/gc"
 	"arca/internal/keyfile"
 	"arca/internal/meta"
+	"arca/internal/oci"
 	"arca/internal/metrics"
 	"arca/internal/proxy"
 	"arca/internal/repo"
@@ -110,6 +111,8 @@ func serve(ctx context.Context, cfg config.Config) error {
 		return err
 	}
 	formats := newFormats(repos, authn, cache)
+	formats.oci.SetMirror(oci.MirrorSettings{DefaultRepository: cfg.OCIMirror.DefaultRepository,
+		Namespaces: cfg.OCIMirror.Namespaces})
 	auditLog := audit.New(db, log)
 	if err := applyDeclarations(ctx, cfg, db, formats, authn, auditLog, log); err != nil {
 		return err

@@ -69,6 +69,9 @@ type Config struct {
 	// rest (at least 32 characters); when empty a random key is kept in
 	// <data>/secret.key. Several nodes must share one key.
 	SecretKey string `yaml:"secretKey" secret:"true"`
+	// OCIMirror makes /v2/ a registry mirror for paths whose first segment
+	// names no repository (see the README).
+	OCIMirror OCIMirror `yaml:"ociMirror"`
 	// GC configures garbage collection of unused blobs.
 	GC GC `yaml:"gc"`
 
@@ -77,6 +80,14 @@ type Config struct {
 	// Users are declared users, created or updated at start after the
 	// repositories.
 	Users []User `yaml:"users,omitempty" env:"-"`
+}
+
+// OCIMirror routes /v2/ paths that name no repository to oci proxy
+// repositories: by containerd's ns parameter (the upstream registry's
+// host) through Namespaces, else to DefaultRepository.
+type OCIMirror struct {
+	DefaultRepository string            `yaml:"defaultRepository"`
+	Namespaces        map[string]string `yaml:"namespaces"`
 }
 
 // GC configures garbage collection.

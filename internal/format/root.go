@@ -23,6 +23,14 @@ type RootRouter interface {
 	RootRoutes() []RootRoute
 }
 
+// Mirror is implemented by a RootRouter format that also serves, as a
+// registry mirror, paths under its Prefix whose first segment names no
+// repository: the whole path is then handed to the repository that
+// MirrorRepository names ("" answers 404 as before).
+type Mirror interface {
+	MirrorRepository(r *http.Request) string
+}
+
 // RootRoute is an endpoint outside any repository. Pattern is a complete
 // net/http.ServeMux path pattern, such as "/v2/{$}". The edge authenticates
 // the caller but checks no permission: the handler decides.

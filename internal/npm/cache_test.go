@@ -47,7 +47,7 @@ func cacheRegistry(t *testing.T) (*Format, string) {
 	blobs := blob.NewStore(driver)
 	repos := repo.NewService(db, blobs)
 	authn := auth.NewService(db)
-	f := New(repos, authn)
+	f := New(repos, authn, nil)
 	repos.RegisterFormat(f.ID(), f.ValidateSettings)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	srv := server.New(server.Options{}, log, server.Services{DB: db, Blobs: blobs, Repos: repos,

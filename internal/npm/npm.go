@@ -18,6 +18,7 @@ import (
 
 	"arca/internal/auth"
 	"arca/internal/format"
+	"arca/internal/proxy"
 	"arca/internal/repo"
 )
 
@@ -30,6 +31,8 @@ type Format struct {
 	repos *repo.Service
 	authn *auth.Service
 	cache packumentCache
+	// proxy is the cache of proxy repositories; nil when none is served.
+	proxy *proxy.Service
 }
 
 var (
@@ -37,9 +40,10 @@ var (
 	_ format.SlashNamer = (*Format)(nil)
 )
 
-// New returns the npm format over the repository and account services.
-func New(repos *repo.Service, authn *auth.Service) *Format {
-	return &Format{repos: repos, authn: authn}
+// New returns the npm format over the repository and account services,
+// with the cache of its proxy repositories (nil when it serves none).
+func New(repos *repo.Service, authn *auth.Service, cache *proxy.Service) *Format {
+	return &Format{repos: repos, authn: authn, proxy: cache}
 }
 
 // ID returns "npm".

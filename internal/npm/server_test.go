@@ -49,7 +49,7 @@ func registry(t *testing.T) string {
 	blobs := blob.NewStore(driver)
 	repos := repo.NewService(db, blobs)
 	authn := auth.NewService(db)
-	f := npm.New(repos, authn)
+	f := npm.New(repos, authn, nil)
 	repos.RegisterFormat(f.ID(), f.ValidateSettings)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	srv := server.New(server.Options{}, log, server.Services{DB: db, Blobs: blobs, Repos: repos,

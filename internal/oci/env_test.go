@@ -95,7 +95,7 @@ func (e *env) start() {
 	blobs := blob.NewStore(driver)
 	repos := repo.NewService(db, blobs)
 	authn := auth.NewService(db)
-	f := oci.New(repos, authn)
+	f := oci.New(repos, authn, nil)
 	repos.RegisterFormat(f.ID(), f.ValidateSettings)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	srv := server.New(server.Options{}, log, server.Services{DB: db, Blobs: blobs, Repos: repos,

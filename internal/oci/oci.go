@@ -27,6 +27,7 @@ import (
 
 	"arca/internal/auth"
 	"arca/internal/format"
+	"arca/internal/proxy"
 	"arca/internal/repo"
 )
 
@@ -54,16 +55,22 @@ type Format struct {
 	sessions [64]sync.Mutex
 	// lastExpiry is when upload records were last expired (Unix seconds).
 	lastExpiry atomic.Int64
+	// cache is the cache of proxy repositories; nil when none is served.
+	cache *proxy.Service
+	// mirror routes unknown /v2/ names to proxy repositories.
+	mirror mirror
 }
 
 var (
 	_ format.Format     = (*Format)(nil)
 	_ format.RootRouter = (*Format)(nil)
+	_ format.Mirror     = (*Format)(nil)
 )
 
-// New returns the oci format over the repository service.
-func New(repos *repo.Service, authn *auth.Service) *Format {
-	return &Format{repos: repos, token: TokenEndpoint(authn, repos)}
+// New returns the oci format over the repository service, with the cache
+// of its proxy repositories (nil when it serves none).
+func New(repos *repo.Service, authn *auth.Service, cache *proxy.Service) *Format {
+	return &Format{repos: repos, token: TokenEndpoint(authn, repos), cache: cache}
 }
 
 // ID returns "oci".

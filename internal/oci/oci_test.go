@@ -785,7 +785,7 @@ func TestAnonymousReadAndPermissions(t *testing.T) {
 
 func TestValidateSettingsAndClassify(t *testing.T) {
 	t.Parallel()
-	f := oci.New(nil, nil)
+	f := oci.New(nil, nil, nil)
 	r := &repo.Repository{Name: "c", Format: "oci"}
 	for raw, ok := range map[string]bool{
 		`{"immutableTags":true,"gcUntagged":false}`: true,

@@ -17,6 +17,7 @@ import (
 
 	"arca/internal/auth"
 	"arca/internal/format"
+	"arca/internal/proxy"
 	"arca/internal/repo"
 )
 
@@ -27,12 +28,17 @@ const DefaultMaxUploadSize = 1 << 30
 // Format serves PyPI repositories.
 type Format struct {
 	repos *repo.Service
+	// cache is the cache of proxy repositories; nil when none is served.
+	cache *proxy.Service
 }
 
 var _ format.Format = (*Format)(nil)
 
-// New returns the PyPI format over the repository service.
-func New(repos *repo.Service) *Format { return &Format{repos: repos} }
+// New returns the PyPI format over the repository service, with the cache
+// of its proxy repositories (nil when it serves none).
+func New(repos *repo.Service, cache *proxy.Service) *Format {
+	return &Format{repos: repos, cache: cache}
+}
 
 // ID returns "pypi".
 func (f *Format) ID() string { return "pypi" }

@@ -47,7 +47,7 @@ func index(t *testing.T, policy repo.WritePolicy) string {
 	blobs := blob.NewStore(driver)
 	repos := repo.NewService(db, blobs)
 	authn := auth.NewService(db)
-	f := pypi.New(repos)
+	f := pypi.New(repos, nil)
 	repos.RegisterFormat(f.ID(), f.ValidateSettings)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	srv := server.New(server.Options{}, log, server.Services{DB: db, Blobs: blobs, Repos: repos,

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"errors"
 	"context"
 	"fmt"
 	"net/http"
@@ -118,6 +119,18 @@ func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, prefix string,
 		return
 	}
 	rp, err := s.repos.Get(r.Context(), name)
+	var mirror format.Mirror
+	if owner != nil {
+		mirror, _ = owner.Format.(format.Mirror)
+	}
+	if mirror != nil && errors.Is(err, repo.ErrNotFound) {
+		// A registry mirror: the whole path is an image name of the
+		// proxy repository the format picks.
+		if mirrorName := mirror.MirrorRepository(r); mirrorName != "" {
+			rp, err = s.repos.Get(r.Context(), mirrorName)
+			rest, hasSlash = escaped, true
+		}
+	}
 	if err != nil {
 		s.fail(w, r, errorForm, err)
 		return
