@@ -195,7 +195,10 @@ func (s *Service) Get(ctx context.Context, r *repo.Repository, it Item) (Respons
 	// A spool is set before ready closes, and only when the download has
 	// begun; f.err is final only once done closes.
 	if f.spool != nil && !it.Whole {
-		return Response{Body: f.spool.reader(ctx), Size: f.size, ContentType: f.contentType}, nil
+		// A download that ended meanwhile is served from the cache below.
+		if body := f.spool.reader(ctx); body != nil {
+			return Response{Body: body, Size: f.size, ContentType: f.contentType}, nil
+		}
 	}
 	select {
 	case <-f.done:

@@ -75,11 +75,15 @@ func (s *spool) release() {
 	}
 }
 
-// reader returns a reader of the spool from its start. ctx ends its waits.
+// reader returns a reader of the spool from its start, or nil when the
+// spool is over and its file gone. ctx ends its waits.
 func (s *spool) reader(ctx context.Context) *spoolReader {
 	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed && s.readers == 0 {
+		return nil
+	}
 	s.readers++
-	s.mu.Unlock()
 	return &spoolReader{s: s, ctx: ctx}
 }
 
