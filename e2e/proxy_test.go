@@ -79,11 +79,11 @@ func TestRawProxy(t *testing.T) {
 	curl(t, "-f", "-u", admin(), "-T", bigPath, up.URL+"/repository/files/big.bin")
 	curl(t, "-f", "-u", admin(), "--data-binary", "version 1", "-X", "PUT", up.URL+"/repository/files/notes.txt")
 
-	// 20 concurrent cold requests cause one upstream download, and every
+	// 50 concurrent cold requests cause one upstream download, and every
 	// client gets the same, right bytes.
 	want := sha256.Sum256(big)
 	var wg sync.WaitGroup
-	for range 20 {
+	for range 50 {
 		wg.Go(func() {
 			resp, err := http.Get(strings.Replace(down.URL, "http://", "http://admin:"+adminPassword+"@", 1) +
 				"/repository/files-proxy/big.bin")
@@ -154,6 +154,17 @@ func TestRawProxy(t *testing.T) {
 	}
 	if s := st.ProxyStatus; s.Items != 2 || s.CacheBytes < int64(len(big)) || s.Misses < 2 || s.UpstreamErrors < 1 || s.LastError == "" {
 		t.Errorf("proxyStatus %+v", s)
+	}
+	// Prometheus has totals by format, never by repository.
+	metrics := curl(t, "-f", down.URL+"/metrics")
+	for _, want := range []string{`arca_proxy_requests_total{format="raw",result="miss"}`,
+		`arca_proxy_requests_total{format="raw",result="hit"}`, `arca_proxy_requests_total{format="raw",result="error"}`} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+	if strings.Contains(metrics, "files-proxy") {
+		t.Error("metrics name a repository")
 	}
 }
 

@@ -134,11 +134,14 @@ func serve(ctx context.Context, cfg config.Config) error {
 	jobs.Go(func() { repos.RunDownloadMarks(ctx, 30*time.Second, log) })
 	jobs.Go(func() { expireUploads(ctx, blobs, time.Duration(cfg.UploadSessionTTL), log) })
 	jobs.Go(func() { collector.RunScheduled(ctx, time.Duration(cfg.GC.Schedule)) })
+	jobs.Go(func() { cache.RunEviction(ctx, time.Minute) })
+	promMetrics := metrics.New(db.BlobTotals)
+	cache.SetObserver(promMetrics.ObserveProxy)
 
 	srv := server.New(server.Options{
 		BaseURL: cfg.BaseURL, TrustedProxies: cfg.Prefixes(), Version: version,
 	}, log, server.Services{DB: db, Blobs: blobs, Repos: repos, Auth: authn,
-		Audit: auditLog, GC: collector, Cache: cache, Metrics: metrics.New(db.BlobTotals)}, formats.list)
+		Audit: auditLog, GC: collector, Cache: cache, Metrics: promMetrics}, formats.list)
 	baseURL := cfg.BaseURL
 	if baseURL == "" {
 		baseURL = "http://" + l.Addr().String()

@@ -229,6 +229,38 @@ func (q queries) AssetsUnder(ctx context.Context, repositoryID int64, prefix str
 	return rows.Err()
 }
 
+// LeastRecentlyUsed returns up to limit assets of a repository, those
+// downloaded longest ago first (never downloaded counts as longest ago;
+// ties go to the one fetched or created first).
+func (q queries) LeastRecentlyUsed(ctx context.Context, repositoryID int64, limit int) ([]Asset, error) {
+	rows, err := q.query(ctx, `SELECT `+assetColumns+assetFrom+`WHERE a.repository_id = ?
+		ORDER BY a.last_downloaded_at, a.fetched_at, a.id LIMIT ?`, repositoryID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("list least recently used assets: %w", err)
+	}
+	defer rows.Close()
+	var out []Asset
+	for rows.Next() {
+		a, err := scanAsset(rows)
+		if err != nil {
+			return nil, fmt.Errorf("scan asset: %w", err)
+		}
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}
+
+// RepositoryUsage returns how many assets a repository has and the sum of
+// their sizes (a blob used at two paths counts twice).
+func (q queries) RepositoryUsage(ctx context.Context, repositoryID int64) (items, bytes int64, err error) {
+	err = q.row(ctx, `SELECT COUNT(*), COALESCE(SUM(b.size), 0)`+assetFrom+`WHERE a.repository_id = ?`,
+		repositoryID).Scan(&items, &bytes)
+	if err != nil {
+		return 0, 0, fmt.Errorf("read repository usage: %w", err)
+	}
+	return items, bytes, nil
+}
+
 // prefixEnd returns the smallest string greater than every string that
 // starts with prefix, or false when there is none (an empty prefix).
 func prefixEnd(prefix string) (string, bool) {

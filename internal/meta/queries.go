@@ -32,6 +32,8 @@ type Queries interface {
 	AssetsUnder(ctx context.Context, repositoryID int64, prefix string, fn func(Asset) error) error
 	TouchAsset(ctx context.Context, id int64, at time.Time) error
 	SetFetched(ctx context.Context, id int64, at time.Time) error
+	LeastRecentlyUsed(ctx context.Context, repositoryID int64, limit int) ([]Asset, error)
+	RepositoryUsage(ctx context.Context, repositoryID int64) (items, bytes int64, err error)
 
 	CreateUser(ctx context.Context, u *User) error
 	User(ctx context.Context, name string) (User, error)

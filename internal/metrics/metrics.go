@@ -25,6 +25,7 @@ type Metrics struct {
 	duration *prometheus.HistogramVec
 	bytesIn  *prometheus.CounterVec
 	bytesOut *prometheus.CounterVec
+	proxy    *prometheus.CounterVec
 }
 
 // New registers arca's metrics, the Go runtime's and the process's, and the
@@ -50,8 +51,12 @@ func New(count BlobCounter) *Metrics {
 			Help: "Bytes of response bodies written, by format.",
 		}, []string{"format"}),
 	}
+	m.proxy = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "arca_proxy_requests_total",
+		Help: "Items asked of proxy repositories' caches, by format and result (hit, miss, error).",
+	}, []string{"format", "result"})
 	blobs := &blobGauges{count: count}
-	m.registry.MustRegister(m.requests, m.duration, m.bytesIn, m.bytesOut, blobs,
+	m.registry.MustRegister(m.requests, m.duration, m.bytesIn, m.bytesOut, m.proxy, blobs,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -74,6 +79,15 @@ func (m *Metrics) Observe(format, method string, status int, in, out int64, d ti
 	m.duration.WithLabelValues(format, method).Observe(d.Seconds())
 	m.bytesIn.WithLabelValues(format).Add(float64(in))
 	m.bytesOut.WithLabelValues(format).Add(float64(out))
+}
+
+// ObserveProxy records one result of a proxy cache: "hit", "miss" or
+// "error".
+func (m *Metrics) ObserveProxy(format, result string) {
+	if m == nil {
+		return
+	}
+	m.proxy.WithLabelValues(format, result).Inc()
 }
 
 // knownMethod bounds the method label to the methods clients use.

@@ -34,13 +34,16 @@ type flight struct {
 // through.
 const fetchTimeout = 6 * time.Hour
 
-// join returns the flight for k, starting it when there is none.
+// join returns the flight for k, starting it when there is none. Joining a
+// flight under way counts as a hit: it costs the upstream nothing.
 func (s *Service) join(r *repo.Repository, u *upstream, k key, it Item, cached repo.Asset, have bool) *flight {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if f := s.flights[k]; f != nil {
+		s.mu.Unlock()
+		s.note(r, "hit", func(c *counters) { c.hits++ })
 		return f
 	}
+	defer s.mu.Unlock()
 	f := &flight{ready: make(chan struct{}), done: make(chan struct{}), size: -1}
 	s.flights[k] = f
 	go s.fly(r, u, k, it, cached, have, f)
@@ -65,7 +68,7 @@ func (s *Service) fly(r *repo.Repository, u *upstream, k key, it Item, cached re
 	delete(s.flights, k)
 	s.mu.Unlock()
 	if err != nil && !errors.Is(err, repo.ErrNotFound) {
-		s.count(r.ID, func(c *counters) {
+		s.note(r, "error", func(c *counters) {
 			c.upstreamErrors++
 			c.lastError, c.lastErrorAt = err.Error(), time.Now()
 		})
@@ -107,7 +110,7 @@ func (s *Service) fetch(ctx context.Context, cancel context.CancelCauseFunc, r *
 		}
 		cached.FetchedAt = time.Now()
 		f.asset = cached
-		s.count(r.ID, func(c *counters) { c.hits++ })
+		s.note(r, "hit", func(c *counters) { c.hits++ })
 		return nil
 	case resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusGone:
 		s.mu.Lock()
@@ -117,7 +120,7 @@ func (s *Service) fetch(ctx context.Context, cancel context.CancelCauseFunc, r *
 	case resp.StatusCode != http.StatusOK:
 		return &UpstreamError{URL: url, Status: resp.StatusCode}
 	}
-	s.count(r.ID, func(c *counters) { c.misses++ })
+	s.note(r, "miss", func(c *counters) { c.misses++ })
 	want, err := expectation(it.Expect, resp)
 	if err != nil {
 		return &UpstreamError{URL: url, Err: err}

@@ -103,6 +103,7 @@ type Service struct {
 	notFound    map[key]time.Time // upstream 404s, until when they are believed
 	revalidated map[key]time.Time // forced revalidations, when last done
 	stats       map[int64]*counters
+	observe     Observer
 }
 
 // key names an item of a repository.
@@ -164,7 +165,7 @@ func (s *Service) Get(ctx context.Context, r *repo.Repository, it Item) (Respons
 	now := time.Now()
 	if have && (!it.Mutable || (!s.forceRevalidation(k, it, u.settings, now) &&
 		now.Sub(cached.FetchedAt) < time.Duration(u.settings.MetadataMaxAge))) {
-		s.count(r.ID, func(c *counters) { c.hits++ })
+		s.note(r, "hit", func(c *counters) { c.hits++ })
 		return Response{Asset: &cached}, nil
 	}
 	if !r.Online {
@@ -182,7 +183,7 @@ func (s *Service) Get(ctx context.Context, r *repo.Repository, it Item) (Respons
 		// and now: what it stored is then the answer.
 		again, err := s.repos.Asset(ctx, r, it.Path)
 		if err == nil && (!have || again.FetchedAt.After(cached.FetchedAt)) {
-			s.count(r.ID, func(c *counters) { c.hits++ })
+			s.note(r, "hit", func(c *counters) { c.hits++ })
 			return Response{Asset: &again}, nil
 		}
 	}

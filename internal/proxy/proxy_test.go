@@ -377,3 +377,39 @@ func TestMaxConnections(t *testing.T) {
 		t.Errorf("peak of %d requests in flight, want at most 2", p)
 	}
 }
+
+func TestEviction(t *testing.T) {
+	e := newEnv(t)
+	e.serve(func(w http.ResponseWriter, _ *http.Request) { w.Write(bytes.Repeat([]byte("x"), 100)) }) //nolint:errcheck // checked below
+	ctx := context.Background()
+	sized := e.proxyRepo(t, "sized", `,"cacheMaxSize":250`)
+	for _, p := range []string{"a", "b", "c"} {
+		if _, _, err := e.read(ctx, sized, Item{Path: p}); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	aged := e.proxyRepo(t, "aged", `,"cacheMaxAge":"50ms"`)
+	if _, _, err := e.read(ctx, aged, Item{Path: "old"}); err != nil {
+		t.Fatal(err)
+	}
+	unbounded := e.proxyRepo(t, "unbounded", "")
+	if _, _, err := e.read(ctx, unbounded, Item{Path: "kept"}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(60 * time.Millisecond)
+	n, err := e.cache.Evict(ctx)
+	if err != nil || n != 2 {
+		t.Fatalf("Evict = %d, %v; want 2 (the oldest of sized, and old)", n, err)
+	}
+	for _, c := range []struct {
+		r    *repo.Repository
+		path string
+		kept bool
+	}{{sized, "a", false}, {sized, "b", true}, {sized, "c", true}, {aged, "old", false}, {unbounded, "kept", true}} {
+		_, err := e.repos.Asset(ctx, c.r, c.path)
+		if kept := err == nil; kept != c.kept {
+			t.Errorf("%s/%s kept=%v, want %v", c.r.Name, c.path, kept, c.kept)
+		}
+	}
+}

@@ -26,6 +26,23 @@ func (s *Service) count(id int64, fn func(*counters)) {
 	fn(c)
 }
 
+// Observer receives each result of the cache, for totals by format:
+// result is "hit", "miss" or "error".
+type Observer func(format, result string)
+
+// SetObserver sets the function told of every result; call it before
+// serving.
+func (s *Service) SetObserver(o Observer) { s.observe = o }
+
+// note counts a result in the repository's counters and tells the
+// observer.
+func (s *Service) note(r *repo.Repository, result string, fn func(*counters)) {
+	s.count(r.ID, fn)
+	if s.observe != nil {
+		s.observe(r.Format, result)
+	}
+}
+
 // Status is what the REST API shows of a proxy repository's cache. The
 // counters are this process's since it started.
 type Status struct {
@@ -41,14 +58,8 @@ type Status struct {
 // Status returns the cache status of a proxy repository.
 func (s *Service) Status(ctx context.Context, r *repo.Repository) (Status, error) {
 	var st Status
-	// TODO: the size is summed over every cached asset on each call; a
-	// very large cache wants a running total in the database.
-	err := s.repos.AssetsUnder(ctx, r, "", func(a repo.Asset) error {
-		st.CacheBytes += a.Blob.Size
-		st.Items++
-		return nil
-	})
-	if err != nil {
+	var err error
+	if st.Items, st.CacheBytes, err = s.repos.Usage(ctx, r); err != nil {
 		return st, err
 	}
 	s.mu.Lock()

@@ -240,6 +240,17 @@ func (s *Service) Revalidated(ctx context.Context, a Asset, t time.Time) error {
 	return s.db.Queries().SetFetched(ctx, a.ID, t)
 }
 
+// LeastRecentlyUsed returns up to limit assets of r, those downloaded
+// longest ago first.
+func (s *Service) LeastRecentlyUsed(ctx context.Context, r *Repository, limit int) ([]Asset, error) {
+	return s.db.Queries().LeastRecentlyUsed(ctx, r.ID, limit)
+}
+
+// Usage returns the number of assets of r and the sum of their sizes.
+func (s *Service) Usage(ctx context.Context, r *Repository) (items, bytes int64, err error) {
+	return s.db.Queries().RepositoryUsage(ctx, r.ID)
+}
+
 // PruneAssets deletes the assets at paths in one transaction, whatever the
 // write policy: it is for cleanup that the repository's own settings ask
 // for (Maven snapshot retention, say), not for clients. Paths already gone
