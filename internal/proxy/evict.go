@@ -110,4 +110,3 @@ func (s *Service) RunEviction(ctx context.Context, interval time.Duration) {
 		}
 	}
 }
-
