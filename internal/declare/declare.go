@@ -312,6 +312,10 @@ func planRepository(ctx context.Context, st Stores, r repository) (*step, error)
 		return nil, fmt.Errorf("%w: the repository exists with type %s, and a type cannot change",
 			repo.ErrInvalid, old.Type)
 	}
+	// Stored secrets are sealed; the file has them in the clear.
+	if old, err = st.Repos.Unsealed(old); err != nil {
+		return nil, err
+	}
 	same, err := sameRepository(old, &def)
 	if err != nil || same {
 		return nil, err

@@ -357,6 +357,35 @@ repositories:
 `))
 }
 
+func TestApplyProxySecretsOnce(t *testing.T) {
+	e := newEnv(t)
+	if err := e.repos.SetSecretKey(make([]byte, 32)); err != nil {
+		t.Fatal(err)
+	}
+	file := `
+repositories:
+  - name: up
+    type: proxy
+    format: raw
+    proxy:
+      url: http://127.0.0.1:9/
+      username: u
+      password: p4ss
+`
+	wantLog(t, e.mustApply(t, file), []string{"up", "created"})
+	// The stored password is sealed; the same file again changes nothing.
+	wantLog(t, e.mustApply(t, file))
+	changed := strings.Replace(file, "p4ss", "n3w", 1)
+	wantLog(t, e.mustApply(t, changed), []string{"up", "updated"})
+	r, err := e.repos.Get(context.Background(), "up")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s, err := e.repos.ProxySettings(r); err != nil || s.Password != "n3w" {
+		t.Errorf("declared password now %q, %v", s.Password, err)
+	}
+}
+
 func TestApplyErrors(t *testing.T) {
 	tests := []struct {
 		name  string

@@ -252,6 +252,41 @@ func (s *Service) ProxySettings(r *Repository) (ProxySettings, error) {
 	return p, nil
 }
 
+// Unsealed returns a copy of r whose proxy section holds its secrets in
+// the clear, to compare with a definition as written by people.
+func (s *Service) Unsealed(r *Repository) (*Repository, error) {
+	raw := r.Sections[string(Proxy)]
+	if raw == nil {
+		return r, nil
+	}
+	var sec map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &sec); err != nil {
+		return nil, err
+	}
+	for key := range secretKeys {
+		var v string
+		if json.Unmarshal(sec[key], &v) != nil || !sealed(v) {
+			continue
+		}
+		plain, err := s.open(v)
+		if err != nil {
+			return nil, fmt.Errorf("repository %s: %w", r.Name, err)
+		}
+		sec[key], _ = json.Marshal(plain)
+	}
+	c := *r
+	c.Sections = map[string]json.RawMessage{}
+	for k, v := range r.Sections {
+		c.Sections[k] = v
+	}
+	b, err := json.Marshal(sec)
+	if err != nil {
+		return nil, err
+	}
+	c.Sections[string(Proxy)] = b
+	return &c, nil
+}
+
 // Redacted returns a copy of r fit to show: the proxy section's secrets
 // are replaced by whether they are set.
 func (r *Repository) Redacted() *Repository {
