@@ -13,6 +13,7 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -411,5 +412,33 @@ func TestEviction(t *testing.T) {
 		if kept := err == nil; kept != c.kept {
 			t.Errorf("%s/%s kept=%v, want %v", c.r.Name, c.path, kept, c.kept)
 		}
+	}
+}
+
+func TestCredentialsStayWithTheUpstream(t *testing.T) {
+	e := newEnv(t)
+	other := newEnv(t) // another host: a CDN the upstream's pages link to
+	var upAuth, cdnAuth atomic.Value
+	e.serve(func(w http.ResponseWriter, r *http.Request) {
+		upAuth.Store(r.Header.Get("Authorization"))
+		io.WriteString(w, "up") //nolint:errcheck // checked below
+	})
+	other.serve(func(w http.ResponseWriter, r *http.Request) {
+		cdnAuth.Store(r.Header.Get("Authorization"))
+		io.WriteString(w, "cdn") //nolint:errcheck // checked below
+	})
+	r := e.proxyRepo(t, "files", `,"username":"u","password":"secret"`)
+	ctx := context.Background()
+	if _, _, err := e.read(ctx, r, Item{Path: "a"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := e.read(ctx, r, Item{Path: "b", URL: other.upstream.URL + "/b"}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := upAuth.Load().(string); !strings.HasPrefix(got, "Basic ") {
+		t.Errorf("the upstream got Authorization %q", got)
+	}
+	if got, _ := cdnAuth.Load().(string); got != "" {
+		t.Errorf("another host got the upstream's credentials: %q", got)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -134,7 +135,10 @@ func (u *upstream) once(ctx context.Context, method, url string, header http.Hea
 		req.Header[k] = v
 	}
 	req.Header.Set("User-Agent", "arca-proxy")
+	// The credentials are the upstream's: a file its pages link to on
+	// another host (a CDN) must not receive them.
 	switch {
+	case !sameOrigin(req.URL, u.settings.URL) || req.Header.Get("Authorization") != "":
 	case u.settings.BearerToken != "":
 		req.Header.Set("Authorization", "Bearer "+u.settings.BearerToken)
 	case u.settings.Username != "":
@@ -160,6 +164,12 @@ func (u *upstream) once(ctx context.Context, method, url string, header http.Hea
 	}
 	resp.Body = &slotBody{ReadCloser: resp.Body, release: func() { <-u.slots }}
 	return resp, nil
+}
+
+// sameOrigin reports whether u has the scheme and host of the base URL.
+func sameOrigin(u *url.URL, base string) bool {
+	b, err := url.Parse(base)
+	return err == nil && strings.EqualFold(u.Scheme, b.Scheme) && strings.EqualFold(u.Host, b.Host)
 }
 
 // retryAfter reads a Retry-After header, in seconds or as an HTTP date;
