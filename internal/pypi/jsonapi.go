@@ -57,6 +57,12 @@ func (f *Format) jsonRelease(w http.ResponseWriter, r *format.Request) error {
 func (f *Format) jsonAPI(w http.ResponseWriter, r *format.Request, version string) error {
 	name := r.PathValue("project")
 	norm := Normalize(name)
+	if r.Repo.Type == repo.Proxy {
+		// A proxy keeps the upstream's simple API pages only; the JSON
+		// API's release metadata would need a second cache of its own.
+		return pypiErr(http.StatusNotFound, "proxy repository %s does not serve the JSON API; use its simple API at %ssimple/%s/",
+			r.Repo.Name, r.RepositoryURL(), url.PathEscape(norm))
+	}
 	files, err := f.repos.PyPIFiles(r.Context(), r.Repo, norm)
 	if err != nil {
 		return err

@@ -6,7 +6,9 @@
 // Each distribution file is an asset at
 // "packages/{project}/{version}/{filename}" under the component (normalized
 // project, normalized version); its core metadata, from the upload form's
-// fields, is a row the repository service keeps next to it.
+// fields, is a row the repository service keeps next to it. A proxy
+// repository serves the same URLs from its upstream's pages and files
+// (proxy.go).
 package pypi
 
 import (

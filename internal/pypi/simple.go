@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"arca/internal/format"
+	"arca/internal/repo"
 )
 
 // Media types of the simple repository API (PEP 691).
@@ -86,7 +87,13 @@ type jsonMeta struct {
 
 // index is the list of projects.
 func (f *Format) index(w http.ResponseWriter, r *format.Request) error {
-	projects, err := f.repos.PyPIProjects(r.Context(), r.Repo)
+	var projects []string
+	var err error
+	if r.Repo.Type == repo.Proxy {
+		projects, err = f.proxyProjects(r.Context(), r.Repo)
+	} else {
+		projects, err = f.repos.PyPIProjects(r.Context(), r.Repo)
+	}
 	if err != nil {
 		return err
 	}
@@ -136,6 +143,9 @@ func (f *Format) project(w http.ResponseWriter, r *format.Request) error {
 	if norm != name || !strings.HasSuffix(r.URL.Path, "/") {
 		http.Redirect(w, r.Request, r.RepositoryURL()+"simple/"+url.PathEscape(norm)+"/", http.StatusMovedPermanently)
 		return nil
+	}
+	if r.Repo.Type == repo.Proxy {
+		return f.proxyProject(w, r, norm)
 	}
 	files, err := f.repos.PyPIFiles(r.Context(), r.Repo, norm)
 	if err != nil {
@@ -227,6 +237,9 @@ func writePage(w http.ResponseWriter, ct, body string) error {
 // download serves a distribution file with its checksums, or a wheel's
 // METADATA at the file's URL plus ".metadata" (PEP 658).
 func (f *Format) download(w http.ResponseWriter, r *format.Request) error {
+	if r.Repo.Type == repo.Proxy {
+		return f.proxyDownload(w, r)
+	}
 	if name, ok := strings.CutSuffix(r.PathValue("filename"), ".metadata"); ok {
 		return f.coreMetadata(w, r, name)
 	}

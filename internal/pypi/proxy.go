@@ -1,0 +1,581 @@
+package pypi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"html"
+	"io"
+	"net/http"
+	"net/url"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+
+	"arca/internal/blob"
+	"arca/internal/format"
+	"arca/internal/proxy"
+	"arca/internal/repo"
+)
+
+// A PyPI proxy repository keeps the upstream's project pages as they came,
+// at pagePath, revalidated like any metadata, and rewrites them for each
+// client: every file link points back at this repository, under the same
+// "packages/{project}/{version}/{filename}" layout a hosted repository has,
+// so that groups and clients see one shape. A file is fetched once from the
+// URL the page gives for it and checked against the page's hashes.
+
+// upstreamAccept asks for PEP 691 JSON, which carries sizes and upload
+// times, and takes the PEP 503 HTML of an older index instead.
+const upstreamAccept = typeJSON + ", " + typeHTML + ";q=0.2, " + typeText + ";q=0.1"
+
+// maxPageSize bounds a project page read into memory; pypi.org's largest
+// pages are a few tens of megabytes.
+const maxPageSize = 256 << 20
+
+// pagePath is where a project's upstream page is cached.
+func pagePath(norm string) string { return "simple/" + norm + "/index" }
+
+// upstreamFile is one file as an upstream project page lists it.
+type upstreamFile struct {
+	Filename string
+	// URL is the file's absolute upstream URL, without its fragment.
+	URL            string
+	Hashes         map[string]string
+	RequiresPython *string
+	Yanked         bool
+	YankReason     string
+	// Metadata tells that a PEP 658 metadata file is served next to the
+	// file; MetadataHashes are its digests, when the page gives them.
+	Metadata       bool
+	MetadataHashes map[string]string
+	Size           *int64
+	UploadTime     string
+}
+
+// upstreamPage is a parsed upstream project page.
+type upstreamPage struct {
+	// APIVersion is the simple API version the page declares.
+	APIVersion string
+	// Versions is PEP 700's list, nil when the page has none.
+	Versions []string
+	Files    []upstreamFile
+}
+
+// file returns the file named filename, or nil.
+func (p *upstreamPage) file(filename string) *upstreamFile {
+	for i := range p.Files {
+		if p.Files[i].Filename == filename {
+			return &p.Files[i]
+		}
+	}
+	return nil
+}
+
+// pep700 reports whether the page gave everything PEP 700 (API 1.1) asks
+// for, so that the rewritten page may claim that version.
+func (p *upstreamPage) pep700() bool {
+	if p.Versions == nil || !atLeast11(p.APIVersion) {
+		return false
+	}
+	for _, fl := range p.Files {
+		if fl.Size == nil || fl.UploadTime == "" {
+			return false
+		}
+	}
+	return true
+}
+
+// atLeast11 reports whether a "major.minor" API version is 1.1 or later.
+func atLeast11(v string) bool {
+	majorS, minorS, _ := strings.Cut(strings.TrimSpace(v), ".")
+	major, err1 := strconv.Atoi(majorS)
+	minor, err2 := strconv.Atoi(minorS)
+	return err1 == nil && err2 == nil && (major > 1 || (major == 1 && minor >= 1))
+}
+
+// proxyPage returns the upstream's page for a normalized project, from
+// the cache or fetched now; revalidate asks the cache to check it with the
+// upstream now.
+func (f *Format) proxyPage(ctx context.Context, r *format.Request, norm string, revalidate bool) (*upstreamPage, error) {
+	if f.cache == nil {
+		return nil, fmt.Errorf("pypi: proxy repository %s served without a proxy cache", r.Repo.Name)
+	}
+	settings, err := f.repos.ProxySettings(r.Repo)
+	if err != nil {
+		return nil, err
+	}
+	pageURL := strings.TrimSuffix(settings.URL, "/") + "/simple/" + url.PathEscape(norm) + "/"
+	resp, err := f.cache.Get(ctx, r.Repo, proxy.Item{Path: pagePath(norm), URL: pageURL, Mutable: true,
+		Revalidate: revalidate, Whole: true, Header: http.Header{"Accept": {upstreamAccept}}, ContentType: typeText})
+	if errors.Is(err, repo.ErrNotFound) {
+		return nil, &format.Error{Status: http.StatusNotFound, Code: "NOT_FOUND",
+			Message: fmt.Sprintf("project %s not found upstream", norm), Err: err}
+	}
+	if err != nil {
+		return nil, err
+	}
+	body, err := f.repos.Open(ctx, *resp.Asset)
+	if err != nil {
+		return nil, err
+	}
+	defer body.Close()
+	b, err := io.ReadAll(io.LimitReader(body, maxPageSize))
+	if err != nil {
+		return nil, fmt.Errorf("read cached page of %s: %w", norm, err)
+	}
+	base := pageURL
+	if resp.Asset.OriginURL != "" {
+		base = resp.Asset.OriginURL
+	}
+	var page *upstreamPage
+	if strings.Contains(strings.ToLower(resp.Asset.ContentType), "json") {
+		page, err = parseJSONPage(b, base)
+	} else {
+		page, err = parseHTMLPage(string(b), base)
+	}
+	if err != nil {
+		return nil, &proxy.UpstreamError{URL: pageURL, Err: fmt.Errorf("project page of %s: %w", norm, err)}
+	}
+	return page, nil
+}
+
+// jsonUpstreamPage is a PEP 691 project page as read; the fields whose
+// type varies are decoded by hand.
+type jsonUpstreamPage struct {
+	Meta struct {
+		APIVersion string `json:"api-version"`
+	} `json:"meta"`
+	Versions []string `json:"versions"`
+	Files    []struct {
+		Filename         string            `json:"filename"`
+		URL              string            `json:"url"`
+		Hashes           map[string]string `json:"hashes"`
+		RequiresPython   *string           `json:"requires-python"`
+		Yanked           json.RawMessage   `json:"yanked"`
+		CoreMetadata     json.RawMessage   `json:"core-metadata"`
+		DistInfoMetadata json.RawMessage   `json:"dist-info-metadata"`
+		Size             *int64            `json:"size"`
+		UploadTime       string            `json:"upload-time"`
+	} `json:"files"`
+}
+
+// parseJSONPage reads a PEP 691 page whose relative URLs are relative to
+// base.
+func parseJSONPage(b []byte, base string) (*upstreamPage, error) {
+	var doc jsonUpstreamPage
+	if err := json.Unmarshal(b, &doc); err != nil {
+		return nil, fmt.Errorf("not a PEP 691 JSON page: %w", err)
+	}
+	baseURL, err := url.Parse(base)
+	if err != nil {
+		return nil, err
+	}
+	page := &upstreamPage{APIVersion: doc.Meta.APIVersion, Versions: doc.Versions}
+	for _, jf := range doc.Files {
+		fl := upstreamFile{Filename: jf.Filename, Hashes: lowerHashes(jf.Hashes), RequiresPython: jf.RequiresPython,
+			Size: jf.Size, UploadTime: jf.UploadTime}
+		if fl.URL, err = resolve(baseURL, jf.URL); err != nil {
+			return nil, fmt.Errorf("file %s: %w", jf.Filename, err)
+		}
+		var reason string
+		var yanked bool
+		switch {
+		case json.Unmarshal(jf.Yanked, &reason) == nil:
+			// Any string marks the file yanked, with that reason.
+			fl.Yanked, fl.YankReason = true, reason
+		case json.Unmarshal(jf.Yanked, &yanked) == nil:
+			fl.Yanked = yanked
+		}
+		md := jf.CoreMetadata
+		if len(md) == 0 {
+			md = jf.DistInfoMetadata
+		}
+		var hashes map[string]string
+		switch {
+		case json.Unmarshal(md, &yanked) == nil:
+			fl.Metadata = yanked
+		case json.Unmarshal(md, &hashes) == nil && hashes != nil:
+			fl.Metadata, fl.MetadataHashes = true, lowerHashes(hashes)
+		}
+		if fl.Filename == "" {
+			return nil, errors.New("a file has no filename")
+		}
+		page.Files = append(page.Files, fl)
+	}
+	return page, nil
+}
+
+// Patterns for the few elements of a PEP 503 page: its anchors, a base
+// element, the repository-version meta element and attributes.
+var (
+	anchorPattern = regexp.MustCompile(`(?is)<a(\s[^>]*)?>(.*?)</a\s*>`)
+	basePattern   = regexp.MustCompile(`(?is)<base(\s[^>]*)?>`)
+	metaPattern   = regexp.MustCompile(`(?is)<meta(\s[^>]*)?>`)
+	attrPattern   = regexp.MustCompile(`(?s)([^\s"'>/=]+)(?:\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'=<>` + "`" + `]+)))?`)
+	tagPattern    = regexp.MustCompile(`(?s)<[^>]*>`)
+)
+
+// attributes reads the attributes of a start tag, names lower-cased and
+// values unescaped; an attribute without a value is "".
+func attributes(s string) map[string]string {
+	attrs := map[string]string{}
+	for _, m := range attrPattern.FindAllStringSubmatch(s, -1) {
+		name := strings.ToLower(m[1])
+		if _, dup := attrs[name]; !dup {
+			attrs[name] = html.UnescapeString(m[2] + m[3] + m[4])
+		}
+	}
+	return attrs
+}
+
+// parseHTMLPage reads a PEP 503 page whose relative links are relative to
+// base, or to its base element.
+func parseHTMLPage(s, base string) (*upstreamPage, error) {
+	baseURL, err := url.Parse(base)
+	if err != nil {
+		return nil, err
+	}
+	if m := basePattern.FindStringSubmatch(s); m != nil {
+		if href, ok := attributes(m[1])["href"]; ok {
+			if u, err := baseURL.Parse(href); err == nil {
+				baseURL = u
+			}
+		}
+	}
+	page := &upstreamPage{APIVersion: "1.0"}
+	for _, m := range metaPattern.FindAllStringSubmatch(s, -1) {
+		if a := attributes(m[1]); strings.EqualFold(a["name"], "pypi:repository-version") && a["content"] != "" {
+			page.APIVersion = a["content"]
+		}
+	}
+	for _, m := range anchorPattern.FindAllStringSubmatch(s, -1) {
+		a := attributes(m[1])
+		href, ok := a["href"]
+		if !ok {
+			continue
+		}
+		u, err := baseURL.Parse(href)
+		if err != nil {
+			return nil, fmt.Errorf("link %q: %w", href, err)
+		}
+		fl := upstreamFile{Hashes: map[string]string{}}
+		if name, value, ok := strings.Cut(u.Fragment, "="); ok && value != "" {
+			fl.Hashes[strings.ToLower(name)] = strings.ToLower(value)
+		}
+		u.Fragment, u.RawFragment = "", ""
+		fl.URL = u.String()
+		fl.Filename = strings.TrimSpace(html.UnescapeString(tagPattern.ReplaceAllString(m[2], "")))
+		if fl.Filename == "" {
+			fl.Filename = lastSegment(u)
+		}
+		if rp, ok := a["data-requires-python"]; ok {
+			fl.RequiresPython = &rp
+		}
+		if reason, ok := a["data-yanked"]; ok {
+			fl.Yanked, fl.YankReason = true, reason
+		}
+		md, ok := a["data-core-metadata"]
+		if !ok {
+			md, ok = a["data-dist-info-metadata"]
+		}
+		if ok && md != "false" {
+			fl.Metadata = true
+			if name, value, found := strings.Cut(md, "="); found {
+				fl.MetadataHashes = map[string]string{strings.ToLower(name): strings.ToLower(value)}
+			}
+		}
+		page.Files = append(page.Files, fl)
+	}
+	return page, nil
+}
+
+// resolve makes ref absolute against base and drops its fragment.
+func resolve(base *url.URL, ref string) (string, error) {
+	u, err := base.Parse(ref)
+	if err != nil {
+		return "", err
+	}
+	u.Fragment, u.RawFragment = "", ""
+	return u.String(), nil
+}
+
+func lastSegment(u *url.URL) string {
+	p := u.Path
+	return p[strings.LastIndex(p, "/")+1:]
+}
+
+func lowerHashes(in map[string]string) map[string]string {
+	out := map[string]string{}
+	for k, v := range in {
+		out[strings.ToLower(k)] = strings.ToLower(v)
+	}
+	return out
+}
+
+// distExtensions are the extensions of distribution files, longest first
+// where one ends another.
+var distExtensions = []string{".tar.gz", ".tar.bz2", ".tar.xz", ".tar.zst", ".tgz", ".tbz", ".tar", ".zip",
+	".whl", ".egg", ".exe", ".msi", ".rpm", ".dmg"}
+
+// fileVersion is the version a distribution file's name gives, for the
+// folder a proxy serves it from; "unknown" when the name says none.
+func fileVersion(norm, filename string) string {
+	stem := filename
+	ext := ""
+	for _, e := range distExtensions {
+		if len(filename) > len(e) && strings.EqualFold(filename[len(filename)-len(e):], e) {
+			stem, ext = filename[:len(filename)-len(e)], strings.ToLower(e)
+			break
+		}
+	}
+	if ext == ".whl" || ext == ".egg" {
+		// {name}-{version}-... where the name has no "-".
+		if parts := strings.Split(stem, "-"); len(parts) >= 2 && parts[1] != "" {
+			return parts[1]
+		}
+	}
+	// An sdist is {name}-{version}, and older ones kept the dashes of the
+	// name: the version follows the prefix that normalizes to the project.
+	for i := range len(stem) {
+		if stem[i] == '-' && Normalize(stem[:i]) == norm && i+1 < len(stem) {
+			return stem[i+1:]
+		}
+	}
+	return "unknown"
+}
+
+// proxyFileURL is where a proxy serves a file of a project.
+func proxyFileURL(r *format.Request, norm, filename string) string {
+	return r.RepositoryURL() + "packages/" + url.PathEscape(norm) + "/" +
+		url.PathEscape(fileVersion(norm, filename)) + "/" + url.PathEscape(filename)
+}
+
+// wantsRevalidation reports whether the client asked that cached pages be
+// checked again (pip sends max-age=0 for every index page it reads).
+func wantsRevalidation(h http.Header) bool {
+	for _, v := range h.Values("Cache-Control") {
+		for _, d := range strings.Split(v, ",") {
+			d = strings.ToLower(strings.TrimSpace(d))
+			if d == "no-cache" || d == "max-age=0" {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// proxyProject answers a project page of a proxy repository: the
+// upstream's page, revalidated when the client asks for it, rewritten in
+// the form the client negotiated.
+func (f *Format) proxyProject(w http.ResponseWriter, r *format.Request, norm string) error {
+	page, err := f.proxyPage(r.Context(), r, norm, wantsRevalidation(r.Header))
+	if err != nil {
+		return err
+	}
+	ct, isJSON := negotiate(r.Header.Get("Accept"))
+	full := page.pep700()
+	version := "1.0"
+	if full {
+		version = apiVersion
+	}
+	if isJSON {
+		return writeDoc(w, ct, proxyJSONPage(r, norm, page, full, version))
+	}
+	var b strings.Builder
+	b.WriteString("<!DOCTYPE html>\n<html>\n<head>\n<meta name=\"pypi:repository-version\" content=\"" + version + "\">\n")
+	fmt.Fprintf(&b, "<title>Links for %s</title>\n</head>\n<body>\n<h1>Links for %s</h1>\n", html.EscapeString(norm), html.EscapeString(norm))
+	for _, fl := range page.Files {
+		href := proxyFileURL(r, norm, fl.Filename)
+		if alg, sum := preferredHash(fl.Hashes); alg != "" {
+			href += "#" + alg + "=" + sum
+		}
+		fmt.Fprintf(&b, "<a href=\"%s\"", html.EscapeString(href))
+		if fl.RequiresPython != nil {
+			fmt.Fprintf(&b, " data-requires-python=\"%s\"", html.EscapeString(*fl.RequiresPython))
+		}
+		if fl.Metadata {
+			v := "true"
+			if alg, sum := preferredHash(fl.MetadataHashes); alg != "" {
+				v = alg + "=" + sum
+			}
+			// Both names, as PEP 714 asks of HTML.
+			fmt.Fprintf(&b, " data-dist-info-metadata=\"%s\" data-core-metadata=\"%s\"", html.EscapeString(v), html.EscapeString(v))
+		}
+		if fl.Yanked {
+			fmt.Fprintf(&b, " data-yanked=\"%s\"", html.EscapeString(fl.YankReason))
+		}
+		fmt.Fprintf(&b, ">%s</a><br>\n", html.EscapeString(fl.Filename))
+	}
+	b.WriteString("</body>\n</html>\n")
+	return writePage(w, ct, b.String())
+}
+
+// proxyJSONFile is a file of a rewritten PEP 691 page; PEP 700's size and
+// upload time are left out when the upstream did not give them.
+type proxyJSONFile struct {
+	Filename       string            `json:"filename"`
+	URL            string            `json:"url"`
+	Hashes         map[string]string `json:"hashes"`
+	RequiresPython *string           `json:"requires-python,omitempty"`
+	Yanked         any               `json:"yanked"`
+	Size           *int64            `json:"size,omitempty"`
+	UploadTime     string            `json:"upload-time,omitempty"`
+	// CoreMetadata only, never dist-info-metadata: see jsonFile.
+	CoreMetadata any `json:"core-metadata,omitempty"`
+}
+
+// proxyJSONPage is the rewritten PEP 691 page; full adds PEP 700's
+// versions.
+func proxyJSONPage(r *format.Request, norm string, page *upstreamPage, full bool, version string) any {
+	files := []proxyJSONFile{}
+	for _, fl := range page.Files {
+		jf := proxyJSONFile{Filename: fl.Filename, URL: proxyFileURL(r, norm, fl.Filename), Hashes: fl.Hashes,
+			RequiresPython: fl.RequiresPython, Yanked: false, Size: fl.Size, UploadTime: fl.UploadTime}
+		if jf.Hashes == nil {
+			jf.Hashes = map[string]string{}
+		}
+		if fl.Yanked {
+			jf.Yanked = true
+			if fl.YankReason != "" {
+				jf.Yanked = fl.YankReason
+			}
+		}
+		if fl.Metadata {
+			jf.CoreMetadata = true
+			if len(fl.MetadataHashes) > 0 {
+				jf.CoreMetadata = fl.MetadataHashes
+			}
+		}
+		files = append(files, jf)
+	}
+	doc := struct {
+		Meta     jsonMeta        `json:"meta"`
+		Name     string          `json:"name"`
+		Versions []string        `json:"versions,omitempty"`
+		Files    []proxyJSONFile `json:"files"`
+	}{Meta: jsonMeta{version}, Name: norm, Files: files}
+	if full {
+		doc.Versions = slices.Clone(page.Versions)
+		if doc.Versions == nil {
+			doc.Versions = []string{}
+		}
+	}
+	return doc
+}
+
+// preferredHash picks the hash to put in a link's fragment: SHA-256 when
+// there is one, else the first by name, so that the choice is stable.
+func preferredHash(hashes map[string]string) (string, string) {
+	if v := hashes["sha256"]; v != "" {
+		return "sha256", v
+	}
+	names := make([]string, 0, len(hashes))
+	for k := range hashes {
+		names = append(names, k)
+	}
+	slices.Sort(names)
+	for _, k := range names {
+		if hashes[k] != "" {
+			return k, hashes[k]
+		}
+	}
+	return "", ""
+}
+
+// expectation is what the cache must check a download against: the
+// digests among hashes that the blob store computes.
+func expectation(hashes map[string]string) blob.Expect {
+	want := blob.NoExpectation
+	for alg, into := range map[blob.Algorithm]*string{blob.SHA256: &want.SHA256, blob.SHA512: &want.SHA512,
+		blob.SHA1: &want.SHA1, blob.MD5: &want.MD5} {
+		if v := hashes[string(alg)]; v != "" && blob.ValidHex(alg, v) {
+			*into = v
+		}
+	}
+	return want
+}
+
+// proxyDownload serves a file, or its PEP 658 metadata file, through the
+// cache: fetched once from the URL the project page gives for it, checked
+// against the page's hashes. A file the cached page does not list has the
+// page revalidated at once, for a client that learnt of a new release
+// elsewhere.
+func (f *Format) proxyDownload(w http.ResponseWriter, r *format.Request) error {
+	if a, err := f.repos.Asset(r.Context(), r.Repo, r.Path); err == nil {
+		return format.ServeAsset(w, r, f.repos, a)
+	} else if !errors.Is(err, repo.ErrNotFound) {
+		return err
+	}
+	project, version, filename := r.PathValue("project"), r.PathValue("version"), r.PathValue("filename")
+	if Normalize(project) != project {
+		return pypiErr(http.StatusNotFound, "%s is not a normalized project name", project)
+	}
+	page, err := f.proxyPage(r.Context(), r, project, false)
+	if err != nil {
+		return err
+	}
+	fl, metadata := lookup(page, filename)
+	if fl == nil {
+		if page, err = f.proxyPage(r.Context(), r, project, true); err != nil {
+			return err
+		}
+		if fl, metadata = lookup(page, filename); fl == nil {
+			return pypiErr(http.StatusNotFound, "%s is not listed on the upstream page of project %s", filename, project)
+		}
+	}
+	if v := fileVersion(project, fl.Filename); v != version {
+		return pypiErr(http.StatusNotFound, "%s is served at %s", filename, proxyFileURL(r, project, fl.Filename))
+	}
+	comp := repo.Component{Name: project, Version: version}
+	if nv, err := NormalizeVersion(version); err == nil {
+		comp.Version = nv
+	}
+	it := proxy.Item{Path: r.Path, URL: fl.URL, Expect: expectation(fl.Hashes),
+		ContentType: "application/octet-stream", Component: comp}
+	if metadata {
+		if !fl.Metadata {
+			return pypiErr(http.StatusNotFound, "no metadata file for %s", fl.Filename)
+		}
+		it.URL += ".metadata"
+		it.Expect = expectation(fl.MetadataHashes)
+		it.ContentType = "text/plain; charset=utf-8"
+	}
+	resp, err := f.cache.Get(r.Context(), r.Repo, it)
+	if err != nil {
+		return err
+	}
+	return format.ServeProxied(w, r, f.repos, resp)
+}
+
+// lookup finds a file by its name, or the file whose metadata file is
+// named so.
+func lookup(page *upstreamPage, filename string) (*upstreamFile, bool) {
+	if fl := page.file(filename); fl != nil {
+		return fl, false
+	}
+	if name, ok := strings.CutSuffix(filename, ".metadata"); ok {
+		if fl := page.file(name); fl != nil {
+			return fl, true
+		}
+	}
+	return nil, false
+}
+
+// proxyProjects lists the projects whose upstream pages the proxy holds:
+// the upstream's whole index is not copied (pypi.org's lists every project
+// there is), and installers never read it.
+func (f *Format) proxyProjects(ctx context.Context, r *repo.Repository) ([]string, error) {
+	var names []string
+	err := f.repos.AssetsUnder(ctx, r, "simple/", func(a repo.Asset) error {
+		rest, ok := strings.CutPrefix(a.Path, "simple/")
+		if name, ok2 := strings.CutSuffix(rest, "/index"); ok && ok2 && !strings.Contains(name, "/") {
+			names = append(names, name)
+		}
+		return nil
+	})
+	slices.Sort(names)
+	return names, err
+}
