@@ -59,6 +59,10 @@ type Format struct {
 	cache *proxy.Service
 	// mirror routes unknown /v2/ names to proxy repositories.
 	mirror mirror
+	// upstream authenticates proxy repositories to their upstreams.
+	upstream *upstreamAuth
+	// tagFlights coalesces the revalidations of proxied tags.
+	tagFlights tagFlights
 }
 
 var (
@@ -70,7 +74,7 @@ var (
 // New returns the oci format over the repository service, with the cache
 // of its proxy repositories (nil when it serves none).
 func New(repos *repo.Service, authn *auth.Service, cache *proxy.Service) *Format {
-	return &Format{repos: repos, token: TokenEndpoint(authn, repos), cache: cache}
+	return &Format{repos: repos, token: TokenEndpoint(authn, repos), cache: cache, upstream: newUpstreamAuth()}
 }
 
 // ID returns "oci".
@@ -157,6 +161,9 @@ func (f *Format) handle(h func(http.ResponseWriter, *format.Request, target) err
 }
 
 func (f *Format) get(w http.ResponseWriter, r *format.Request, t target) error {
+	if r.Repo.Type == repo.Proxy {
+		return f.getProxied(w, r, t)
+	}
 	switch t.kind {
 	case kindManifest:
 		return f.getManifest(w, r, t)

@@ -22,6 +22,10 @@ var problemTable = []struct {
 	status int
 	code   string
 }{
+	// First: an upstream's failure wraps its cause (a digest mismatch of
+	// what it sent, say), which is not the client's fault.
+	{proxy.ErrUpstreamTimeout, http.StatusGatewayTimeout, "UPSTREAM_TIMEOUT"},
+	{proxy.ErrUpstream, http.StatusBadGateway, "UPSTREAM_FAILED"},
 	{urlpath.ErrInvalid, http.StatusBadRequest, "INVALID"},
 	{repo.ErrInvalid, http.StatusBadRequest, "INVALID"},
 	{auth.ErrInvalid, http.StatusBadRequest, "INVALID"},
@@ -37,8 +41,6 @@ var problemTable = []struct {
 	{gc.ErrBusy, http.StatusConflict, "CONFLICT"},
 	{blob.ErrOffset, http.StatusRequestedRangeNotSatisfiable, "RANGE_INVALID"},
 	{repo.ErrOffline, http.StatusServiceUnavailable, "UNAVAILABLE"},
-	{proxy.ErrUpstreamTimeout, http.StatusGatewayTimeout, "UPSTREAM_TIMEOUT"},
-	{proxy.ErrUpstream, http.StatusBadGateway, "UPSTREAM_FAILED"},
 }
 
 // classify turns an error into what the client is told. Messages of client
