@@ -1,6 +1,7 @@
 package pypi
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,10 +10,11 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
+
+	htmltoken "golang.org/x/net/html"
 
 	"arca/internal/blob"
 	"arca/internal/format"
@@ -134,7 +136,7 @@ func (f *Format) proxyPage(ctx context.Context, r *format.Request, norm string, 
 	if strings.Contains(strings.ToLower(resp.Asset.ContentType), "json") {
 		page, err = parseJSONPage(b, base)
 	} else {
-		page, err = parseHTMLPage(string(b), base)
+		page, err = parseHTMLPage(b, base)
 	}
 	if err != nil {
 		return nil, &proxy.UpstreamError{URL: pageURL, Err: fmt.Errorf("project page of %s: %w", norm, err)}
@@ -208,88 +210,169 @@ func parseJSONPage(b []byte, base string) (*upstreamPage, error) {
 	return page, nil
 }
 
-// Patterns for the few elements of a PEP 503 page: its anchors, a base
-// element, the repository-version meta element and attributes.
-var (
-	anchorPattern = regexp.MustCompile(`(?is)<a(\s[^>]*)?>(.*?)</a\s*>`)
-	basePattern   = regexp.MustCompile(`(?is)<base(\s[^>]*)?>`)
-	metaPattern   = regexp.MustCompile(`(?is)<meta(\s[^>]*)?>`)
-	attrPattern   = regexp.MustCompile(`(?s)([^\s"'>/=]+)(?:\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'=<>` + "`" + `]+)))?`)
-	tagPattern    = regexp.MustCompile(`(?s)<[^>]*>`)
-)
+// htmlAnchor is a link of a PEP 503 page as read, before it is resolved
+// against the page's base URL, which a later base element may still set.
+type htmlAnchor struct {
+	href string
+	// attrs holds the anchor's other attributes, names lower-cased and
+	// values decoded; only the first of a repeated name counts.
+	attrs map[string]string
+	text  strings.Builder
+}
 
-// attributes reads the attributes of a start tag, names lower-cased and
-// values unescaped; an attribute without a value is "".
-func attributes(s string) map[string]string {
+// tagAttributes reads the attributes of the tokenizer's current start tag.
+// Names come lower-cased and values with their character references
+// decoded, as the tokenizer gives them; a name given twice keeps its first
+// value, as browsers do.
+func tagAttributes(z *htmltoken.Tokenizer) map[string]string {
 	attrs := map[string]string{}
-	for _, m := range attrPattern.FindAllStringSubmatch(s, -1) {
-		name := strings.ToLower(m[1])
-		if _, dup := attrs[name]; !dup {
-			attrs[name] = html.UnescapeString(m[2] + m[3] + m[4])
+	for more := true; more; {
+		var key, val []byte
+		key, val, more = z.TagAttr()
+		if key == nil {
+			break
+		}
+		if _, dup := attrs[string(key)]; !dup {
+			attrs[string(key)] = string(val)
 		}
 	}
 	return attrs
 }
 
+// cleanHref prepares an href value for URL parsing the way browsers do:
+// tabs and line breaks anywhere are dropped, and surrounding spaces too.
+func cleanHref(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if r == '\t' || r == '\n' || r == '\r' {
+			return -1
+		}
+		return r
+	}, s)
+	return strings.Trim(s, " \f")
+}
+
 // parseHTMLPage reads a PEP 503 page whose relative links are relative to
-// base, or to its base element.
-func parseHTMLPage(s, base string) (*upstreamPage, error) {
+// base, or to the page's first base element that has an href.
+//
+// The page is walked with an HTML tokenizer rather than parsed into a
+// tree, so that no more than the anchors found is kept. An anchor ends at
+// its end tag, at the next anchor's start tag (as a browser would close
+// it) or at the end of the page. Text inside script, style and the other
+// raw-text elements is not markup, so links there are not seen. Links
+// that do not resolve to an http or https URL, and those leaving no file
+// name, are not files and are skipped; a link that is not a URL at all
+// makes the page an error.
+func parseHTMLPage(b []byte, base string) (*upstreamPage, error) {
 	baseURL, err := url.Parse(base)
 	if err != nil {
 		return nil, err
 	}
-	if m := basePattern.FindStringSubmatch(s); m != nil {
-		if href, ok := attributes(m[1])["href"]; ok {
-			if u, err := baseURL.Parse(href); err == nil {
-				baseURL = u
-			}
-		}
-	}
 	page := &upstreamPage{APIVersion: "1.0"}
-	for _, m := range metaPattern.FindAllStringSubmatch(s, -1) {
-		if a := attributes(m[1]); strings.EqualFold(a["name"], "pypi:repository-version") && a["content"] != "" {
-			page.APIVersion = a["content"]
-		}
-	}
-	for _, m := range anchorPattern.FindAllStringSubmatch(s, -1) {
-		a := attributes(m[1])
-		href, ok := a["href"]
-		if !ok {
-			continue
-		}
-		u, err := baseURL.Parse(href)
-		if err != nil {
-			return nil, fmt.Errorf("link %q: %w", href, err)
-		}
-		fl := upstreamFile{Hashes: map[string]string{}}
-		if name, value, ok := strings.Cut(u.Fragment, "="); ok && value != "" {
-			fl.Hashes[strings.ToLower(name)] = strings.ToLower(value)
-		}
-		u.Fragment, u.RawFragment = "", ""
-		fl.URL = u.String()
-		fl.Filename = strings.TrimSpace(html.UnescapeString(tagPattern.ReplaceAllString(m[2], "")))
-		if fl.Filename == "" {
-			fl.Filename = lastSegment(u)
-		}
-		if rp, ok := a["data-requires-python"]; ok {
-			fl.RequiresPython = &rp
-		}
-		if reason, ok := a["data-yanked"]; ok {
-			fl.Yanked, fl.YankReason = true, reason
-		}
-		md, ok := a["data-core-metadata"]
-		if !ok {
-			md, ok = a["data-dist-info-metadata"]
-		}
-		if ok && md != "false" {
-			fl.Metadata = true
-			if name, value, found := strings.Cut(md, "="); found {
-				fl.MetadataHashes = map[string]string{strings.ToLower(name): strings.ToLower(value)}
+	var anchors []*htmlAnchor
+	var open *htmlAnchor
+	haveBase := false
+	z := htmltoken.NewTokenizer(bytes.NewReader(b))
+tokens:
+	for {
+		switch z.Next() {
+		case htmltoken.ErrorToken:
+			// io.EOF, the only error an in-memory reader lets through.
+			break tokens
+		case htmltoken.TextToken:
+			if open != nil {
+				open.text.Write(z.Text())
+			}
+		case htmltoken.EndTagToken:
+			if name, _ := z.TagName(); string(name) == "a" {
+				open = nil
+			}
+		case htmltoken.StartTagToken, htmltoken.SelfClosingTagToken:
+			name, hasAttr := z.TagName()
+			switch string(name) {
+			case "a":
+				open = nil
+				if !hasAttr {
+					continue
+				}
+				attrs := tagAttributes(z)
+				href, ok := attrs["href"]
+				if !ok {
+					continue
+				}
+				open = &htmlAnchor{href: href, attrs: attrs}
+				anchors = append(anchors, open)
+			case "base":
+				if haveBase || !hasAttr {
+					continue
+				}
+				if href, ok := tagAttributes(z)["href"]; ok {
+					haveBase = true
+					if u, err := baseURL.Parse(cleanHref(href)); err == nil {
+						baseURL = u
+					}
+				}
+			case "meta":
+				if !hasAttr {
+					continue
+				}
+				if a := tagAttributes(z); strings.EqualFold(a["name"], "pypi:repository-version") && a["content"] != "" {
+					page.APIVersion = a["content"]
+				}
 			}
 		}
-		page.Files = append(page.Files, fl)
+	}
+	for _, a := range anchors {
+		fl, ok, err := anchorFile(baseURL, a)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			page.Files = append(page.Files, fl)
+		}
 	}
 	return page, nil
+}
+
+// anchorFile makes the file an anchor of a PEP 503 page links to, its URL
+// resolved against base; ok is false when the link is not one to a file.
+func anchorFile(base *url.URL, a *htmlAnchor) (fl upstreamFile, ok bool, err error) {
+	u, err := base.Parse(cleanHref(a.href))
+	if err != nil {
+		return fl, false, fmt.Errorf("link %q: %w", a.href, err)
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fl, false, nil
+	}
+	fl.Hashes = map[string]string{}
+	if name, value, found := strings.Cut(u.Fragment, "="); found && name != "" && value != "" {
+		fl.Hashes[strings.ToLower(name)] = strings.ToLower(value)
+	}
+	u.Fragment, u.RawFragment = "", ""
+	fl.URL = u.String()
+	fl.Filename = strings.TrimSpace(a.text.String())
+	if fl.Filename == "" {
+		fl.Filename = lastSegment(u)
+	}
+	if fl.Filename == "" {
+		return fl, false, nil
+	}
+	if rp, found := a.attrs["data-requires-python"]; found {
+		fl.RequiresPython = &rp
+	}
+	if reason, found := a.attrs["data-yanked"]; found {
+		fl.Yanked, fl.YankReason = true, reason
+	}
+	md, found := a.attrs["data-core-metadata"]
+	if !found {
+		md, found = a.attrs["data-dist-info-metadata"]
+	}
+	if found && md != "false" {
+		fl.Metadata = true
+		if name, value, hashed := strings.Cut(md, "="); hashed && name != "" && value != "" {
+			fl.MetadataHashes = map[string]string{strings.ToLower(name): strings.ToLower(value)}
+		}
+	}
+	return fl, true, nil
 }
 
 // resolve makes ref absolute against base and drops its fragment.
