@@ -24,3 +24,19 @@ func TestParseChallenge(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParseChallenge feeds arbitrary WWW-Authenticate values, which come
+// from an upstream registry, to the challenge parser: it must not panic or
+// loop, and a challenge it accepts has a realm.
+func FuzzParseChallenge(f *testing.F) {
+	for _, s := range []string{`Bearer realm="https://a/token",service="s",scope="repository:x:pull"`,
+		`Bearer realm=`, `Bearer realm="unterminated`, `bearer ,,,realm=x,`, `Bearer realm="a\"`, `Bearer =x`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, v string) {
+		got, ok := parseChallenge([]string{v})
+		if ok && got.realm == "" {
+			t.Fatalf("accepted %q without a realm", v)
+		}
+	})
+}
