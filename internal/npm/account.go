@@ -73,9 +73,13 @@ func (f *Format) login(w http.ResponseWriter, r *format.Request) error {
 }
 
 // audit answers npm audit's endpoints honestly: arca knows no advisories
-// for hosted packages.
+// for hosted packages. A proxy refuses, rather than claim that packages
+// its upstream may know advisories for have none.
 func (f *Format) audit(w http.ResponseWriter, r *format.Request) error {
 	io.Copy(io.Discard, io.LimitReader(r.Body, 16<<20)) //nolint:errcheck // the request is not read
+	if r.Repo.Type == repo.Proxy {
+		return npmErr(http.StatusNotFound, "npm audit is not available through the proxy repository %s: audit against its upstream", r.Repo.Name)
+	}
 	if strings.HasSuffix(r.URL.Path, "/quick") {
 		return writeJSON(w, http.StatusOK, map[string]any{"actions": []any{}, "advisories": map[string]any{},
 			"muted": []any{}, "metadata": map[string]any{"vulnerabilities": map[string]int{}}})
@@ -86,6 +90,9 @@ func (f *Format) audit(w http.ResponseWriter, r *format.Request) error {
 // search answers npm search (/-/v1/search?text=&size=&from=) over the
 // repository's packages: name, description and keywords.
 func (f *Format) search(w http.ResponseWriter, r *format.Request) error {
+	if r.Repo.Type == repo.Proxy {
+		return f.proxiedSearch(w, r)
+	}
 	q := r.URL.Query()
 	size, _ := strconv.Atoi(q.Get("size"))
 	if size <= 0 || size > 250 {

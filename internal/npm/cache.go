@@ -33,6 +33,9 @@ type cacheKey struct {
 	updated      int64
 	baseURL      string
 	abbreviated  bool
+	// source is, for a proxy repository, the SHA-256 of the upstream's
+	// packument the rendering was made from; "" for hosted packages.
+	source string
 }
 
 // packumentCache keeps rendered packuments. Entries of old revisions are

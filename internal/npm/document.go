@@ -176,16 +176,7 @@ func (d *document) packument(p *repo.NpmPackage, repoURL string, abbreviated boo
 	for v, m := range d.Versions {
 		m = withTarball(m, d.Name, repoURL)
 		if abbreviated {
-			small := manifest{}
-			for _, k := range abbreviatedFields {
-				if raw, ok := m[k]; ok {
-					small[k] = raw
-				}
-			}
-			if _, ok := m["scripts"]; ok && hasInstallScript(m) {
-				small["hasInstallScript"] = json.RawMessage("true")
-			}
-			m = small
+			m = abbreviate(m)
 		}
 		versions[v] = m
 	}
@@ -212,6 +203,21 @@ func (d *document) packument(p *repo.NpmPackage, repoURL string, abbreviated boo
 		out["time"] = map[string]any{"unpublished": map[string]any{"time": d.Time["modified"]}}
 	}
 	return out
+}
+
+// abbreviate keeps of a manifest the fields an install needs, noting
+// whether it runs install scripts.
+func abbreviate(m manifest) manifest {
+	small := manifest{}
+	for _, k := range abbreviatedFields {
+		if raw, ok := m[k]; ok {
+			small[k] = raw
+		}
+	}
+	if _, ok := m["scripts"]; ok && hasInstallScript(m) {
+		small["hasInstallScript"] = json.RawMessage("true")
+	}
+	return small
 }
 
 // hasInstallScript reports whether a manifest runs scripts at install.

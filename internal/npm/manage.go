@@ -132,6 +132,9 @@ func (f *Format) packageGet(w http.ResponseWriter, r *format.Request) error {
 	if !ok {
 		return unsupported("npm access")(w, r)
 	}
+	if r.Repo.Type == repo.Proxy {
+		return f.proxiedTags(w, r, name, tag)
+	}
 	_, d, err := f.load(r, name)
 	if err != nil {
 		return err

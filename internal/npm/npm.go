@@ -7,6 +7,11 @@
 // which the packument is generated with tarball links built from the base
 // URL. Scoped names arrive as "@scope%2fname", which the format claims
 // (format.SlashNamer); "@scope/name" works too.
+//
+// A proxy repository serves another registry's packages through the proxy
+// cache instead (proxy.go): the upstream's packuments, rewritten so that
+// tarballs are fetched through arca, and its tarballs, verified against
+// the integrity the packuments publish.
 package npm
 
 import (

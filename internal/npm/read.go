@@ -20,6 +20,9 @@ func (f *Format) get(w http.ResponseWriter, r *format.Request) error {
 	if !ok || t.rev != "" {
 		return fmt.Errorf("%w: no npm endpoint at %q", repo.ErrNotFound, r.Path)
 	}
+	if r.Repo.Type == repo.Proxy {
+		return f.getProxied(w, r, t)
+	}
 	if t.file != "" {
 		return f.tarball(w, r, t)
 	}
