@@ -7,6 +7,7 @@
 package auth
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -77,6 +78,10 @@ func (p *Principal) Can(repository string, perm Permission) bool {
 type Target struct {
 	Repository    string
 	AnonymousRead bool
+	// Via is the repository the client addressed when it differs from
+	// Repository: a group whose write member takes the write. A token's
+	// scope is read for Via, the user's permissions for Repository.
+	Via string
 }
 
 // Service authenticates requests and manages users and tokens.
@@ -218,7 +223,7 @@ func Authorize(p *Principal, t Target, perm Permission) error {
 		return nil
 	case p == nil:
 		return ErrUnauthenticated
-	case p.scope != nil && !p.scope[t.Repository][perm]:
+	case p.scope != nil && !p.scope[cmp.Or(t.Via, t.Repository)][perm]:
 		if !p.Admin && !p.Can(t.Repository, perm) {
 			// No token could grant it: the user lacks the permission.
 			return fmt.Errorf("%w: %s may not %s on %s", ErrDenied, p.Name, perm, t.Repository)

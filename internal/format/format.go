@@ -75,6 +75,20 @@ type Request struct {
 	// BaseURL is the external URL of the server, without a trailing slash,
 	// from which every absolute link must be built.
 	BaseURL string
+	// Members are, when Repo is a group and the format merges the path
+	// (Merger), the requests for the members the caller may read, in the
+	// group's order; a member that is a group has Members of its own.
+	Members []*Request
+}
+
+// Merger is implemented by formats that merge the metadata of a group's
+// members (a package document, an index page). For a read of a group
+// repository whose path Merges accepts, the edge calls the route's handler
+// with the group in Repo and its readable members in Members. Every other
+// read of a group is answered by the first member that has the path, and
+// writes go to the group's write member.
+type Merger interface {
+	Merges(r *http.Request, path string) bool
 }
 
 // RepositoryURL is the absolute URL of the repository's root, ending in "/".

@@ -118,9 +118,9 @@ func (r *Repository) Check(formats map[string]SectionValidator) error {
 			return &FieldError{Field: "proxy", Err: err}
 		}
 	case Group:
-		// TODO: group repositories are defined but not served yet;
-		// refusing them beats serving them as if they were hosted.
-		return invalidField("type", "%s repositories are not supported yet", r.Type)
+		if err := checkGroup(r); err != nil {
+			return &FieldError{Field: "group", Err: err}
+		}
 	default:
 		return invalidField("type", "type %q is not hosted, proxy or group", r.Type)
 	}

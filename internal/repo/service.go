@@ -61,6 +61,9 @@ func (s *Service) Create(ctx context.Context, r *Repository) error {
 	if err := r.Check(s.formats); err != nil {
 		return err
 	}
+	if err := s.checkMembers(ctx, r); err != nil {
+		return err
+	}
 	if err := s.sealSecrets(r, nil); err != nil {
 		return err
 	}
@@ -91,6 +94,9 @@ func (s *Service) Update(ctx context.Context, r *Repository) error {
 		return err
 	}
 	if err := r.Check(s.formats); err != nil {
+		return err
+	}
+	if err := s.checkMembers(ctx, r); err != nil {
 		return err
 	}
 	row, err := toRow(r)
@@ -138,15 +144,7 @@ func groupOf(ctx context.Context, q meta.Queries, name string) (string, error) {
 			if err != nil {
 				return "", err
 			}
-			var g struct {
-				Members []string `json:"members"`
-			}
-			if raw := r.Sections[string(Group)]; raw != nil {
-				if err := json.Unmarshal(raw, &g); err != nil {
-					return "", fmt.Errorf("read members of group %s: %w", r.Name, err)
-				}
-			}
-			if slices.Contains(g.Members, name) {
+			if slices.Contains(groupMembers(r), name) {
 				return r.Name, nil
 			}
 		}

@@ -59,6 +59,10 @@ func (s *Server) route(m *mountedFormat, rt format.Route) http.Handler {
 		// reads as the whole pattern, e.g. "GET /repository/{name}/{path...}".
 		ri := info(r.Context())
 		ri.route = r.Method + " " + strings.TrimSuffix(ri.route, "/") + rt.Pattern
+		if fr.Repo.Type == repo.Group {
+			s.serveGroup(w, r, m, rt, fr)
+			return
+		}
 		target := auth.Target{Repository: fr.Repo.Name, AnonymousRead: fr.Repo.AnonymousRead}
 		if fr.Repo.Type == repo.Proxy && (rt.Permission == auth.Write || rt.Permission == auth.Delete) {
 			s.fail(w, r, m, &format.Error{Status: http.StatusMethodNotAllowed, Code: "UNSUPPORTED",
