@@ -118,6 +118,8 @@ func serve(ctx context.Context, cfg config.Config) error {
 		return err
 	}
 
+	checkMirror(ctx, cfg.OCIMirror, repos, log)
+
 	l, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
@@ -151,6 +153,26 @@ func serve(ctx context.Context, cfg config.Config) error {
 	err = srv.Serve(ctx, l)
 	log.Info("arca stopped")
 	return err
+}
+
+// checkMirror warns about ociMirror targets that are not oci proxy
+// repositories: requests sent to them would answer 404. A repository
+// created later through the API is picked up then, so this is no error.
+func checkMirror(ctx context.Context, m config.OCIMirror, repos *repo.Service, log *slog.Logger) {
+	targets := map[string]bool{}
+	if m.DefaultRepository != "" {
+		targets[m.DefaultRepository] = true
+	}
+	for _, name := range m.Namespaces {
+		targets[name] = true
+	}
+	for name := range targets {
+		r, err := repos.Get(ctx, name)
+		if err != nil || r.Format != "oci" || r.Type != repo.Proxy {
+			log.Warn("ociMirror names a repository that is not an oci proxy repository; mirrored requests to it answer 404 until it is one",
+				"repository", name)
+		}
+	}
 }
 
 // expireUploads removes idle upload sessions at start and then hourly.

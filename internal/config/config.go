@@ -204,6 +204,12 @@ func (c Config) Redacted() Config {
 		}
 		return nil
 	})
+	if c.Repositories != nil {
+		out.Repositories = make([]Repository, len(c.Repositories))
+		for i, r := range c.Repositories {
+			out.Repositories[i] = r.redacted()
+		}
+	}
 	if c.Users != nil {
 		out.Users = make([]User, len(c.Users))
 		for i, u := range c.Users {

@@ -89,6 +89,36 @@ func (r Repository) MarshalYAML() (any, error) {
 	return v, nil
 }
 
+// proxySecrets are the keys of a declared proxy section that hold secrets.
+var proxySecrets = []string{"password", "bearerToken"}
+
+// redacted returns a copy of the definition whose proxy credentials read
+// "(set)", for printing.
+func (r Repository) redacted() Repository {
+	var def map[string]json.RawMessage
+	if json.Unmarshal(r.JSON, &def) != nil || def["proxy"] == nil {
+		return r
+	}
+	var section map[string]json.RawMessage
+	if json.Unmarshal(def["proxy"], &section) != nil {
+		return r
+	}
+	changed := false
+	for _, k := range proxySecrets {
+		if v, ok := section[k]; ok && string(v) != `""` {
+			section[k], changed = json.RawMessage(`"(set)"`), true
+		}
+	}
+	if !changed {
+		return r
+	}
+	def["proxy"], _ = json.Marshal(section)
+	out := r
+	out.node = nil
+	out.JSON, _ = json.Marshal(def)
+	return out
+}
+
 // User is one entry of users. Its password is given only as PasswordHash
 // or PasswordFile: a plain password has no place in a file kept in version
 // control.

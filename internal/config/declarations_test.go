@@ -239,6 +239,26 @@ func TestSecretFile(t *testing.T) {
 	}
 }
 
+func TestRedactedProxyCredentials(t *testing.T) {
+	c := config.Default()
+	p := writeFile(t, "repositories:\n  - name: up\n    format: raw\n    type: proxy\n    proxy:\n"+
+		"      url: http://127.0.0.1:9/\n      username: u\n      password: hunter22\n      bearerToken: \"\"\n")
+	if err := c.LoadFile(p); err != nil {
+		t.Fatal(err)
+	}
+	out, err := yaml.Marshal(c.Redacted())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(out), "hunter22") || !strings.Contains(string(out), "password: (set)") ||
+		!strings.Contains(string(out), "username: u") {
+		t.Errorf("redacted configuration:\n%s", out)
+	}
+	if !strings.Contains(string(c.Repositories[0].JSON), "hunter22") {
+		t.Error("Redacted changed the original")
+	}
+}
+
 func TestRedacted(t *testing.T) {
 	c := config.Default()
 	p := writeFile(t, "adminPassword: hunter22\nusers:\n  - name: ci\n    passwordHash: $2a$10$xyz\n"+

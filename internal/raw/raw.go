@@ -75,8 +75,10 @@ func (f *Format) get(w http.ResponseWriter, r *format.Request) error {
 	if r.Repo.Type == repo.Proxy {
 		// Raw files may change upstream: they are revalidated after
 		// metadataMaxAge, with the upstream's ETag.
+		// A range of a file not yet cached is served once the download
+		// is complete, so that it can be answered with 206.
 		resp, err := f.cache.Get(r.Context(), r.Repo, proxy.Item{Path: r.Path, Mutable: true,
-			ContentType: contentType("", r.Path)})
+			ContentType: contentType("", r.Path), Whole: r.Header.Get("Range") != ""})
 		if err != nil {
 			return err
 		}
