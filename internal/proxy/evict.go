@@ -95,7 +95,30 @@ func lastUse(a repo.Asset) time.Time {
 	return t
 }
 
-// RunEviction evicts every interval until ctx ends.
+// revalidationMemory is how long a forced revalidation is remembered; a
+// negativeCacheTTL longer than this throttles less than it says.
+const revalidationMemory = 24 * time.Hour
+
+// forgetExpired drops remembered 404s that have expired and forced
+// revalidations older than revalidationMemory, so that the maps the cache
+// keeps in memory do not grow without end.
+func (s *Service) forgetExpired(now time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for k, till := range s.notFound {
+		if now.After(till) {
+			delete(s.notFound, k)
+		}
+	}
+	for k, at := range s.revalidated {
+		if now.Sub(at) > revalidationMemory {
+			delete(s.revalidated, k)
+		}
+	}
+}
+
+// RunEviction evicts every interval until ctx ends, and forgets expired
+// entries of the cache's in-memory maps.
 func (s *Service) RunEviction(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
@@ -105,6 +128,7 @@ func (s *Service) RunEviction(ctx context.Context, interval time.Duration) {
 			return
 		case <-t.C:
 		}
+		s.forgetExpired(time.Now())
 		if _, err := s.Evict(ctx); err != nil && ctx.Err() == nil {
 			s.log.WarnContext(ctx, "proxy cache eviction failed", "error", err)
 		}

@@ -442,3 +442,16 @@ func TestCredentialsStayWithTheUpstream(t *testing.T) {
 		t.Errorf("another host got the upstream's credentials: %q", got)
 	}
 }
+
+func TestForgetExpired(t *testing.T) {
+	e := newEnv(t)
+	now := time.Now()
+	e.cache.notFound[key{1, "gone"}] = now.Add(-time.Second)
+	e.cache.notFound[key{1, "kept"}] = now.Add(time.Hour)
+	e.cache.revalidated[key{1, "old"}] = now.Add(-revalidationMemory - time.Second)
+	e.cache.revalidated[key{1, "recent"}] = now
+	e.cache.forgetExpired(now)
+	if len(e.cache.notFound) != 1 || len(e.cache.revalidated) != 1 {
+		t.Errorf("after forgetting: %v %v", e.cache.notFound, e.cache.revalidated)
+	}
+}
