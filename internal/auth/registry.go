@@ -69,9 +69,11 @@ func (s *Service) LoadRegistryKey(dataDir, configured string) error {
 	return nil
 }
 
-// RepositoryLookup reports whether a repository exists and whether anyone
-// may read it.
-type RepositoryLookup func(ctx context.Context, name string) (exists, anonymousRead bool)
+// RepositoryLookup says on which repository a permission on the named one
+// is checked, as a Target: the repository itself, or for a write to a
+// group its write member (with Via naming the group). ok is false when
+// the repository does not exist or the permission cannot be had there.
+type RepositoryLookup func(ctx context.Context, name string, perm Permission) (t Target, ok bool)
 
 // IssueRegistryToken grants p (nil: anonymous) the requested accesses it
 // holds, and no more, in a signed token that expires after
@@ -87,14 +89,14 @@ func (s *Service) IssueRegistryToken(ctx context.Context, p *Principal, service 
 			continue
 		}
 		repoName, _, _ := strings.Cut(a.Name, "/")
-		exists, anonymousRead := lookup(ctx, repoName)
-		if !exists {
-			continue
-		}
-		target := Target{Repository: repoName, AnonymousRead: anonymousRead}
 		var actions []string
 		for _, action := range expandActions(a.Actions) {
-			if Authorize(p, target, actionPermissions[action]) == nil && !slices.Contains(actions, action) {
+			perm := actionPermissions[action]
+			target, ok := lookup(ctx, repoName, perm)
+			if !ok || slices.Contains(actions, action) {
+				continue
+			}
+			if Authorize(p, target, perm) == nil {
 				actions = append(actions, action)
 			}
 		}

@@ -41,8 +41,9 @@ func TestParseScope(t *testing.T) {
 	}
 }
 
-// registryEnv has repositories "a" (private), "b" (private) and "pub"
-// (anonymous read), and a user "reader" with read on a.
+// registryEnv has repositories "a" (private), "b" (private), "pub"
+// (anonymous read) and "grp" (standing for a group writing to a), and a
+// user "reader" with read on a.
 func registryEnv(t *testing.T) (*auth.Service, string) {
 	t.Helper()
 	s, db, dir := newService(t)
@@ -50,7 +51,7 @@ func registryEnv(t *testing.T) (*auth.Service, string) {
 	if _, err := s.Bootstrap(ctx, dir, "admin-password"); err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range []string{"a", "b", "pub"} {
+	for _, name := range []string{"a", "b", "pub", "grp"} {
 		r := meta.Repository{Name: name, Format: "oci", Type: "hosted", Settings: []byte("{}")}
 		if err := db.Queries().CreateRepository(ctx, &r); err != nil {
 			t.Fatal(err)
@@ -67,14 +68,21 @@ func registryEnv(t *testing.T) (*auth.Service, string) {
 	return s, dir
 }
 
-func lookup(_ context.Context, name string) (bool, bool) {
+// lookup knows the repositories a and b, pub (anonymous read) and the
+// group grp, whose writes go to a.
+func lookup(_ context.Context, name string, perm auth.Permission) (auth.Target, bool) {
 	switch name {
 	case "a", "b":
-		return true, false
+		return auth.Target{Repository: name}, true
 	case "pub":
-		return true, true
+		return auth.Target{Repository: name, AnonymousRead: true}, true
+	case "grp":
+		if perm == auth.Read {
+			return auth.Target{Repository: name}, true
+		}
+		return auth.Target{Repository: "a", Via: name}, true
 	}
-	return false, false
+	return auth.Target{}, false
 }
 
 func bearer(t *testing.T, s *auth.Service, token string) (*auth.Principal, error) {
@@ -214,5 +222,49 @@ func TestRegistryTokenMissingScopeAsksForAnother(t *testing.T) {
 	}
 	if err := auth.Authorize(p, auth.Target{Repository: "a"}, auth.Read); !errors.Is(err, auth.ErrUnauthenticated) {
 		t.Fatalf("read on a with a token that lacks it: %v, want ErrUnauthenticated", err)
+	}
+}
+
+// TestRegistryTokenForGroup: a write to a group is granted by the user's
+// permission on the group's write member, and the token's scope, which
+// names the group, then admits the write there through Target.Via.
+func TestRegistryTokenForGroup(t *testing.T) {
+	s, _ := registryEnv(t)
+	ctx := context.Background()
+	u := &auth.User{Name: "dev", Password: "dev-password", Permissions: []auth.Grant{
+		{Repository: "grp", Actions: []string{"read"}}, {Repository: "a", Actions: []string{"read", "write"}}}}
+	if err := s.CreateUser(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		user, password string
+		want           string
+	}{
+		{"dev", "dev-password", "pull,push"},
+		{"reader", "reader-password", ""}, // no read on grp, no write on a
+	} {
+		p, err := s.CheckPassword(ctx, tt.user, tt.password)
+		if err != nil {
+			t.Fatal(err)
+		}
+		token, _, err := s.IssueRegistryToken(ctx, p, "arca.test",
+			[]auth.Access{{Type: "repository", Name: "grp/app", Actions: []string{"pull", "push"}}}, lookup)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bp, err := bearer(t, s, token)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		if auth.Authorize(bp, auth.Target{Repository: "grp"}, auth.Read) == nil {
+			got = append(got, "pull")
+		}
+		if auth.Authorize(bp, auth.Target{Repository: "a", Via: "grp"}, auth.Write) == nil {
+			got = append(got, "push")
+		}
+		if s := strings.Join(got, ","); s != tt.want {
+			t.Errorf("%s's token for grp allows %q, want %q", tt.user, s, tt.want)
+		}
 	}
 }

@@ -1,6 +1,7 @@
 package oci
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"hash/fnv"
@@ -129,15 +130,30 @@ func (f *Format) mount(w http.ResponseWriter, r *format.Request, image string, d
 	type source struct {
 		repo  *repo.Repository
 		image string
+		// via is the group the client named the source by, "" for none.
+		via string
 	}
 	var sources []source
 	if from != "" {
 		if first, rest, ok := strings.Cut(from, "/"); ok {
-			if src, err := f.repos.Get(ctx, first); err == nil && src.Format == f.ID() {
-				sources = append(sources, source{src, rest})
+			src, err := f.repos.Get(ctx, first)
+			switch {
+			case err != nil || src.Format != f.ID():
+			case src.Type == repo.Group:
+				// A group holds nothing itself: its members lend the blob,
+				// each read as through the group.
+				members, err := f.catalogMembers(ctx, r.User, src, 0)
+				if err != nil {
+					return false, err
+				}
+				for _, m := range members {
+					sources = append(sources, source{m, rest, src.Name})
+				}
+			default:
+				sources = append(sources, source{src, rest, ""})
 			}
 		}
-		sources = append(sources, source{r.Repo, from})
+		sources = append(sources, source{r.Repo, from, ""})
 	} else {
 		holders, err := f.repos.OCIBlobHolders(ctx, info.SHA256, 100)
 		if err != nil {
@@ -145,7 +161,7 @@ func (f *Format) mount(w http.ResponseWriter, r *format.Request, image string, d
 		}
 		for _, h := range holders {
 			if src, err := f.repos.Get(ctx, h.Repository); err == nil {
-				sources = append(sources, source{src, h.Image})
+				sources = append(sources, source{src, h.Image, ""})
 			}
 		}
 	}
@@ -154,12 +170,12 @@ func (f *Format) mount(w http.ResponseWriter, r *format.Request, image string, d
 		if checkName(s.repo.Name, s.image) != nil {
 			continue
 		}
-		target := auth.Target{Repository: s.repo.Name, AnonymousRead: s.repo.AnonymousRead}
+		target := auth.Target{Repository: s.repo.Name, AnonymousRead: s.repo.AnonymousRead, Via: s.via}
 		if err := auth.Authorize(r.User, target, auth.Read); err != nil {
 			if errorIs(err, auth.ErrUnauthenticated) && r.User != nil && (r.User.Admin || r.User.Can(s.repo.Name, auth.Read)) {
 				// The user may read the source but the registry token does
 				// not say so: the client should ask for a token that does.
-				upgrade = append(upgrade, "repository:"+s.repo.Name+"/"+s.image+":pull")
+				upgrade = append(upgrade, "repository:"+cmp.Or(s.via, s.repo.Name)+"/"+s.image+":pull")
 			}
 			continue
 		}

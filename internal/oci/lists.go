@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 
 	godigest "github.com/opencontainers/go-digest"
@@ -64,6 +65,9 @@ func writeJSON(w http.ResponseWriter, r *http.Request, mediaType string, v any) 
 // tags lists an image's tags in byte order, n at a time after last, with a
 // Link to the next page.
 func (f *Format) tags(w http.ResponseWriter, r *format.Request, t target) error {
+	if r.Repo.Type == repo.Group {
+		return f.groupTags(w, r, t)
+	}
 	n, last, err := page(r.URL.Query(), allTags)
 	if err != nil {
 		return err
@@ -95,6 +99,9 @@ func (f *Format) tags(w http.ResponseWriter, r *format.Request, t target) error 
 // index, filtered by artifactType when asked. An unknown subject has no
 // referrers: an empty index, not a 404.
 func (f *Format) referrers(w http.ResponseWriter, r *format.Request, t target) error {
+	if r.Repo.Type == repo.Group {
+		return f.groupReferrers(w, r, t)
+	}
 	d, err := digestOf(t.ref)
 	if err != nil {
 		return err
@@ -135,6 +142,8 @@ func contains(list []string, s string) bool {
 
 // catalog lists "<repository>/<image>" for every image of the oci
 // repositories the caller may read, in byte order, n at a time after last.
+// A group the caller may read lists, under its own name, the images of the
+// members the caller may read.
 func (f *Format) catalog(w http.ResponseWriter, r *format.RootRequest) error {
 	w.Header().Set(apiVersionHeader, apiVersion)
 	if !presented(r) {
@@ -146,14 +155,18 @@ func (f *Format) catalog(w http.ResponseWriter, r *format.RootRequest) error {
 	if err != nil {
 		return err
 	}
-	var readable []*repo.Repository
+	var readable, groups []*repo.Repository
 	for after := ""; ; {
 		list, err := f.repos.List(r.Context(), after, 500)
 		if err != nil {
 			return err
 		}
 		for _, rp := range list {
-			if rp.Format == f.ID() && rp.Online && mayRead(r.User, rp) {
+			switch {
+			case rp.Format != f.ID() || !rp.Online || !mayRead(r.User, rp):
+			case rp.Type == repo.Group:
+				groups = append(groups, rp)
+			default:
 				readable = append(readable, rp)
 			}
 		}
@@ -171,10 +184,19 @@ func (f *Format) catalog(w http.ResponseWriter, r *format.RootRequest) error {
 		for _, i := range images {
 			names = append(names, i.Repository+"/"+i.Image)
 		}
-		if len(names) > n {
-			names = names[:n]
-			w.Header().Set("Link", nextLink(Prefix+"_catalog", n, names[n-1]))
+	}
+	if n > 0 && len(groups) > 0 {
+		grouped, err := f.groupCatalog(r.Context(), r.User, groups, last)
+		if err != nil {
+			return err
 		}
+		names = append(names, grouped...)
+		slices.Sort(names)
+		names = slices.Compact(names)
+	}
+	if len(names) > n {
+		names = names[:n]
+		w.Header().Set("Link", nextLink(Prefix+"_catalog", n, names[n-1]))
 	}
 	return writeJSON(w, r.Request, "application/json", struct {
 		Repositories []string `json:"repositories"`

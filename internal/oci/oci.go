@@ -232,13 +232,14 @@ func notAllowed(w http.ResponseWriter, r *format.Request, t target) error {
 }
 
 // imageURL is the root-relative URL of an image under the prefix the
-// request came by: /v2/ for registry clients, /repository/ otherwise.
+// request came by (/v2/ for registry clients, /repository/ otherwise) and
+// the repository the client addressed, which for a group is not r.Repo.
 func imageURL(r *format.Request, image string) string {
 	prefix := Prefix
 	if strings.HasPrefix(r.RequestURI, "/repository/") {
 		prefix = "/repository/"
 	}
-	return prefix + r.Repo.Name + "/" + image
+	return prefix + addressedRepository(r) + "/" + image
 }
 
 // absolute makes a root-relative URL absolute.

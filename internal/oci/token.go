@@ -21,12 +21,25 @@ import (
 // the requested scopes it holds; anonymous callers get one for what anyone
 // may do, such as pulling from repositories with anonymousRead.
 func TokenEndpoint(authn *auth.Service, repos *repo.Service) func(http.ResponseWriter, *format.RootRequest) error {
-	lookup := func(ctx context.Context, name string) (bool, bool) {
+	lookup := func(ctx context.Context, name string, perm auth.Permission) (auth.Target, bool) {
 		r, err := repos.Get(ctx, name)
 		if err != nil {
-			return false, false
+			return auth.Target{}, false
 		}
-		return true, r.AnonymousRead
+		if r.Type != repo.Group || perm == auth.Read {
+			return auth.Target{Repository: r.Name, AnonymousRead: r.AnonymousRead}, true
+		}
+		// A write to a group is a write to its write member: the token
+		// grants it when the user may write there.
+		g, err := repo.GroupSettingsOf(r)
+		if err != nil || g.WriteMember == "" {
+			return auth.Target{}, false
+		}
+		wm, err := repos.Get(ctx, g.WriteMember)
+		if err != nil {
+			return auth.Target{}, false
+		}
+		return auth.Target{Repository: wm.Name, AnonymousRead: wm.AnonymousRead, Via: r.Name}, true
 	}
 	return func(w http.ResponseWriter, r *format.RootRequest) error {
 		user := r.User

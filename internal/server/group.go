@@ -37,7 +37,7 @@ func (s *Server) serveGroup(w http.ResponseWriter, r *http.Request, m *mountedFo
 		s.fail(w, r, m, err)
 		return
 	}
-	members, err := s.memberRequests(fr, 0)
+	members, err := s.memberRequests(fr, fr.Repo.Name, 0)
 	if err != nil {
 		s.fail(w, r, m, err)
 		return
@@ -82,7 +82,9 @@ func (s *Server) writeThroughGroup(w http.ResponseWriter, r *http.Request, m *mo
 
 // memberRequests returns the requests for the members of fr's group that
 // the caller may read, in order, with those of nested groups below them.
-func (s *Server) memberRequests(fr *format.Request, depth int) ([]*format.Request, error) {
+// via is the group the client addressed, whose name a registry token's
+// scope carries.
+func (s *Server) memberRequests(fr *format.Request, via string, depth int) ([]*format.Request, error) {
 	if depth > maxGroupDepth {
 		return nil, fmt.Errorf("group %s: groups nested more than %d deep", fr.Repo.Name, maxGroupDepth)
 	}
@@ -97,13 +99,14 @@ func (s *Server) memberRequests(fr *format.Request, depth int) ([]*format.Reques
 			return nil, fmt.Errorf("member %s of group %s: %w", name, fr.Repo.Name, err)
 		}
 		// A member the caller may not read is left out, as if absent.
-		if !canRead(fr.User, member) {
+		target := auth.Target{Repository: member.Name, AnonymousRead: member.AnonymousRead, Via: via}
+		if auth.Authorize(fr.User, target, auth.Read) != nil {
 			continue
 		}
 		sub := *fr
 		sub.Repo, sub.Members = member, nil
 		if member.Type == repo.Group {
-			if sub.Members, err = s.memberRequests(&sub, depth+1); err != nil {
+			if sub.Members, err = s.memberRequests(&sub, via, depth+1); err != nil {
 				return nil, err
 			}
 		}
