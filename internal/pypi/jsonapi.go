@@ -57,6 +57,9 @@ func (f *Format) jsonRelease(w http.ResponseWriter, r *format.Request) error {
 func (f *Format) jsonAPI(w http.ResponseWriter, r *format.Request, version string) error {
 	name := r.PathValue("project")
 	norm := Normalize(name)
+	if r.Repo.Type == repo.Group {
+		return f.groupJSONAPI(w, r, norm, version)
+	}
 	if r.Repo.Type == repo.Proxy {
 		// A proxy keeps the upstream's simple API pages only; the JSON
 		// API's release metadata would need a second cache of its own.
@@ -154,10 +157,16 @@ func (f *Format) jsonAPI(w http.ResponseWriter, r *format.Request, version strin
 // latestVersion is the highest final release that is not yanked, else the
 // highest release not yanked, else the highest release.
 func latestVersion(sorted []string, byVersion map[string][]repo.PyPIFile) string {
+	return pickLatest(sorted, func(v string) bool { return allYanked(byVersion[v]) })
+}
+
+// pickLatest is latestVersion over versions whose being wholly yanked
+// yanked tells.
+func pickLatest(sorted []string, yanked func(string) bool) string {
 	for _, final := range []bool{true, false} {
 		for i := len(sorted) - 1; i >= 0; i-- {
 			v := sorted[i]
-			if !allYanked(byVersion[v]) && (!final || !isPreRelease(v)) {
+			if !yanked(v) && (!final || !isPreRelease(v)) {
 				return v
 			}
 		}

@@ -459,19 +459,36 @@ func (f *Format) proxyProject(w http.ResponseWriter, r *format.Request, norm str
 		return err
 	}
 	ct, isJSON := negotiate(r.Header.Get("Accept"))
+	body, err := pageBody(norm, page, isJSON, func(fl *upstreamFile) string { return proxyFileURL(r, norm, fl.Filename) })
+	if err != nil {
+		return err
+	}
+	return writePage(w, ct, body)
+}
+
+// pageBody renders a project page of files known from a page (an
+// upstream's, or a group's merge) as JSON or HTML; fileURL gives the link
+// of each file, without its fragment. The page claims API 1.1 only when
+// it has everything PEP 700 asks for.
+func pageBody(norm string, page *upstreamPage, isJSON bool, fileURL func(*upstreamFile) string) (string, error) {
 	full := page.pep700()
 	version := "1.0"
 	if full {
 		version = apiVersion
 	}
 	if isJSON {
-		return writeDoc(w, ct, proxyJSONPage(r, norm, page, full, version))
+		b, err := json.Marshal(rewrittenJSONPage(norm, page, full, version, fileURL))
+		if err != nil {
+			return "", fmt.Errorf("encode page of %s: %w", norm, err)
+		}
+		return string(b), nil
 	}
 	var b strings.Builder
 	b.WriteString("<!DOCTYPE html>\n<html>\n<head>\n<meta name=\"pypi:repository-version\" content=\"" + version + "\">\n")
 	fmt.Fprintf(&b, "<title>Links for %s</title>\n</head>\n<body>\n<h1>Links for %s</h1>\n", html.EscapeString(norm), html.EscapeString(norm))
-	for _, fl := range page.Files {
-		href := proxyFileURL(r, norm, fl.Filename)
+	for i := range page.Files {
+		fl := &page.Files[i]
+		href := fileURL(fl)
 		if alg, sum := preferredHash(fl.Hashes); alg != "" {
 			href += "#" + alg + "=" + sum
 		}
@@ -493,7 +510,7 @@ func (f *Format) proxyProject(w http.ResponseWriter, r *format.Request, norm str
 		fmt.Fprintf(&b, ">%s</a><br>\n", html.EscapeString(fl.Filename))
 	}
 	b.WriteString("</body>\n</html>\n")
-	return writePage(w, ct, b.String())
+	return b.String(), nil
 }
 
 // proxyJSONFile is a file of a rewritten PEP 691 page; PEP 700's size and
@@ -510,12 +527,13 @@ type proxyJSONFile struct {
 	CoreMetadata any `json:"core-metadata,omitempty"`
 }
 
-// proxyJSONPage is the rewritten PEP 691 page; full adds PEP 700's
-// versions.
-func proxyJSONPage(r *format.Request, norm string, page *upstreamPage, full bool, version string) any {
+// rewrittenJSONPage is the PEP 691 document of a page whose links
+// fileURL gives; full adds PEP 700's versions.
+func rewrittenJSONPage(norm string, page *upstreamPage, full bool, version string, fileURL func(*upstreamFile) string) any {
 	files := []proxyJSONFile{}
-	for _, fl := range page.Files {
-		jf := proxyJSONFile{Filename: fl.Filename, URL: proxyFileURL(r, norm, fl.Filename), Hashes: fl.Hashes,
+	for i := range page.Files {
+		fl := &page.Files[i]
+		jf := proxyJSONFile{Filename: fl.Filename, URL: fileURL(fl), Hashes: fl.Hashes,
 			RequiresPython: fl.RequiresPython, Yanked: false, Size: fl.Size, UploadTime: fl.UploadTime}
 		if jf.Hashes == nil {
 			jf.Hashes = map[string]string{}

@@ -89,15 +89,27 @@ type jsonMeta struct {
 func (f *Format) index(w http.ResponseWriter, r *format.Request) error {
 	var projects []string
 	var err error
-	if r.Repo.Type == repo.Proxy {
+	switch r.Repo.Type {
+	case repo.Group:
+		return f.groupIndex(w, r)
+	case repo.Proxy:
 		projects, err = f.proxyProjects(r.Context(), r.Repo)
-	} else {
+	default:
 		projects, err = f.repos.PyPIProjects(r.Context(), r.Repo)
 	}
 	if err != nil {
 		return err
 	}
 	ct, isJSON := negotiate(r.Header.Get("Accept"))
+	body, err := indexBody(projects, isJSON)
+	if err != nil {
+		return err
+	}
+	return writePage(w, ct, body)
+}
+
+// indexBody renders the list of projects as JSON or HTML.
+func indexBody(projects []string, isJSON bool) (string, error) {
 	if isJSON {
 		type project struct {
 			Name string `json:"name"`
@@ -109,7 +121,11 @@ func (f *Format) index(w http.ResponseWriter, r *format.Request) error {
 		for _, p := range projects {
 			doc.Projects = append(doc.Projects, project{p})
 		}
-		return writeDoc(w, ct, doc)
+		b, err := json.Marshal(doc)
+		if err != nil {
+			return "", fmt.Errorf("encode index: %w", err)
+		}
+		return string(b), nil
 	}
 	var b strings.Builder
 	b.WriteString("<!DOCTYPE html>\n<html>\n<head>\n<meta name=\"pypi:repository-version\" content=\"" + apiVersion + "\">\n")
@@ -118,7 +134,7 @@ func (f *Format) index(w http.ResponseWriter, r *format.Request) error {
 		fmt.Fprintf(&b, "<a href=\"%s/\">%s</a><br>\n", html.EscapeString(url.PathEscape(p)), html.EscapeString(p))
 	}
 	b.WriteString("</body>\n</html>\n")
-	return writePage(w, ct, b.String())
+	return b.String(), nil
 }
 
 // jsonFile is a file of a PEP 691 project page, with PEP 700's fields.
@@ -144,8 +160,11 @@ func (f *Format) project(w http.ResponseWriter, r *format.Request) error {
 		http.Redirect(w, r.Request, r.RepositoryURL()+"simple/"+url.PathEscape(norm)+"/", http.StatusMovedPermanently)
 		return nil
 	}
-	if r.Repo.Type == repo.Proxy {
+	switch r.Repo.Type {
+	case repo.Proxy:
 		return f.proxyProject(w, r, norm)
+	case repo.Group:
+		return f.groupProject(w, r, norm)
 	}
 	files, err := f.repos.PyPIFiles(r.Context(), r.Repo, norm)
 	if err != nil {
