@@ -341,7 +341,7 @@ func (f *Format) refreshTag(ctx context.Context, p *proxied, path string, cached
 	case errors.Is(err, repo.ErrNotFound):
 		return repo.Asset{}, notFoundAs(err, codeManifestUnknown, "manifest %s is unknown to %s", p.t.ref, p.t.image)
 	case err != nil && have:
-		slog.WarnContext(ctx, "upstream failed: serving a stale tag", "repository", p.Repo.Name,
+		slog.WarnContext(ctx, "upstream failed: serving stale metadata", "repository", p.Repo.Name,
 			"path", path, "fetched_at", cached.FetchedAt, "error", err)
 		return cached, nil
 	case err != nil:
@@ -406,7 +406,11 @@ func (f *Format) headManifest(ctx context.Context, p *proxied, u string) (string
 		if err != nil {
 			return "", err
 		}
-		resp, err := f.headOnce(ctx, p.settings, u, auth)
+		header := http.Header{"Accept": {manifestAccept}}
+		if auth != nil {
+			header.Set("Authorization", auth.Get("Authorization"))
+		}
+		resp, err := f.cache.Head(ctx, p.Repo, u, header)
 		if err != nil {
 			return "", err
 		}
@@ -428,28 +432,6 @@ func (f *Format) headManifest(ctx context.Context, p *proxied, u string) (string
 	}
 }
 
-// headOnce sends one HEAD with the token, or the proxy's credentials.
-func (f *Format) headOnce(ctx context.Context, s repo.ProxySettings, u string, auth http.Header) (*http.Response, error) {
-	ctx, cancel := context.WithTimeout(ctx, requestTimeout(s))
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodHead, u, nil)
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Accept", manifestAccept)
-	req.Header.Set("User-Agent", "arca-proxy")
-	if auth != nil {
-		req.Header.Set("Authorization", auth.Get("Authorization"))
-	} else {
-		setProxyAuth(req, s)
-	}
-	resp, err := f.upstream.client.Do(req)
-	if err != nil {
-		return nil, &proxy.UpstreamError{URL: u, Timeout: ctx.Err() != nil, Err: err}
-	}
-	resp.Body.Close()
-	return resp, nil
-}
 
 // proxyTags serves the upstream's tag list, cached as metadata, under the
 // name the client used, paginated here.

@@ -170,16 +170,6 @@ func (a *upstreamAuth) probe(ctx context.Context, s repo.ProxySettings) (challen
 	return ch, nil
 }
 
-// setProxyAuth sets the proxy's configured credentials on a request, as
-// the cache does on its own.
-func setProxyAuth(req *http.Request, s repo.ProxySettings) {
-	switch {
-	case s.BearerToken != "":
-		req.Header.Set("Authorization", "Bearer "+s.BearerToken)
-	case s.Username != "":
-		req.SetBasicAuth(s.Username, s.Password)
-	}
-}
 
 // fetchToken gets a token for k.scope from the challenge's realm and keeps
 // it.

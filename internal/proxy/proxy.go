@@ -219,6 +219,28 @@ func (s *Service) Get(ctx context.Context, r *repo.Repository, it Item) (Respons
 	return Response{}, f.err
 }
 
+// Head sends a HEAD for url to r's upstream, with the given headers (an
+// Authorization header replaces the proxy's own credentials), within the
+// upstream's connection bound and Retry-After, retried like a GET. It
+// returns the response, its body closed, whatever its status; a request
+// that got no answer counts as an upstream error of the repository.
+func (s *Service) Head(ctx context.Context, r *repo.Repository, url string, header http.Header) (*http.Response, error) {
+	u, err := s.upstreamOf(r)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := u.do(ctx, http.MethodHead, url, header)
+	if err != nil {
+		s.note(r, "error", func(c *counters) {
+			c.upstreamErrors++
+			c.lastError, c.lastErrorAt = err.Error(), time.Now()
+		})
+		return nil, err
+	}
+	resp.Body.Close()
+	return resp, nil
+}
+
 // inFlight reports whether a fetch of k is under way.
 func (s *Service) inFlight(k key) bool {
 	s.mu.Lock()

@@ -455,3 +455,26 @@ func TestForgetExpired(t *testing.T) {
 		t.Errorf("after forgetting: %v %v", e.cache.notFound, e.cache.revalidated)
 	}
 }
+
+func TestHead(t *testing.T) {
+	e := newEnv(t)
+	r := e.proxyRepo(t, "files", `,"retries":0`)
+	e.serve(func(w http.ResponseWriter, req *http.Request) {
+		w.Header().Set("Docker-Content-Digest", "sha256:abc")
+		if req.Method != http.MethodHead {
+			w.WriteHeader(http.StatusBadRequest)
+		}
+	})
+	ctx := context.Background()
+	resp, err := e.cache.Head(ctx, r, e.upstream.URL+"/x", nil)
+	if err != nil || resp.StatusCode != 200 || resp.Header.Get("Docker-Content-Digest") != "sha256:abc" {
+		t.Fatalf("Head = %v, %v", resp, err)
+	}
+	e.upstream.Close()
+	if _, err := e.cache.Head(ctx, r, e.upstream.URL+"/x", nil); !errors.Is(err, ErrUpstream) {
+		t.Errorf("Head of a stopped upstream = %v", err)
+	}
+	if st, _ := e.cache.Status(ctx, r); st.UpstreamErrors != 1 || st.LastError == "" {
+		t.Errorf("status after a failed HEAD: %+v", st)
+	}
+}
