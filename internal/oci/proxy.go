@@ -432,7 +432,6 @@ func (f *Format) headManifest(ctx context.Context, p *proxied, u string) (string
 	}
 }
 
-
 // proxyTags serves the upstream's tag list, cached as metadata, under the
 // name the client used, paginated here.
 func (f *Format) proxyTags(w http.ResponseWriter, p *proxied) error {

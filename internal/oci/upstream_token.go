@@ -170,7 +170,6 @@ func (a *upstreamAuth) probe(ctx context.Context, s repo.ProxySettings) (challen
 	return ch, nil
 }
 
-
 // fetchToken gets a token for k.scope from the challenge's realm and keeps
 // it.
 func (a *upstreamAuth) fetchToken(ctx context.Context, s repo.ProxySettings, ch challengeInfo, k tokenKey) (string, error) {
