@@ -1,8 +1,6 @@
 package pypi
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -126,21 +124,6 @@ func rebase(group, member *format.Request, link string) (string, bool) {
 	return group.RepositoryURL() + rest, true
 }
 
-// writeMerged answers a merged document with an ETag made from its bytes,
-// and 304 to a client that already holds them.
-func writeMerged(w http.ResponseWriter, r *format.Request, ct, body string) error {
-	sum := sha256.Sum256([]byte(body))
-	etag := `"` + hex.EncodeToString(sum[:]) + `"`
-	w.Header().Set("ETag", etag)
-	for _, v := range strings.Split(r.Header.Get("If-None-Match"), ",") {
-		if v = strings.TrimPrefix(strings.TrimSpace(v), "W/"); v == etag || v == "*" {
-			w.Header().Add("Vary", "Accept")
-			w.WriteHeader(http.StatusNotModified)
-			return nil
-		}
-	}
-	return writePage(w, ct, body)
-}
 
 // groupProject answers a project page of a group: the files of its
 // members merged, in the form the client negotiated.
@@ -198,7 +181,7 @@ func (f *Format) groupProject(w http.ResponseWriter, r *format.Request, norm str
 	if err != nil {
 		return err
 	}
-	return writeMerged(w, r, ct, body)
+	return writePage(w, r, ct, body)
 }
 
 // groupIndex answers the simple index of a group: every project any
@@ -236,7 +219,7 @@ func (f *Format) groupIndex(w http.ResponseWriter, r *format.Request) error {
 	if err != nil {
 		return err
 	}
-	return writeMerged(w, r, ct, body)
+	return writePage(w, r, ct, body)
 }
 
 // jsonAPIDoc is a JSON API document as a member answers it.
@@ -355,5 +338,5 @@ func (f *Format) groupJSONAPI(w http.ResponseWriter, r *format.Request, norm, ve
 	if err != nil {
 		return fmt.Errorf("encode JSON API of %s: %w", norm, err)
 	}
-	return writeMerged(w, r, "application/json", string(b))
+	return writePage(w, r, "application/json", string(b))
 }

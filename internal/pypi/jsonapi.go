@@ -151,7 +151,7 @@ func (f *Format) jsonAPI(w http.ResponseWriter, r *format.Request, version strin
 	if err != nil {
 		return err
 	}
-	return writePage(w, "application/json", string(b))
+	return writePage(w, r, "application/json", string(b))
 }
 
 // latestVersion is the highest final release that is not yanked, else the

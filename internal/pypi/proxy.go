@@ -463,7 +463,7 @@ func (f *Format) proxyProject(w http.ResponseWriter, r *format.Request, norm str
 	if err != nil {
 		return err
 	}
-	return writePage(w, ct, body)
+	return writePage(w, r, ct, body)
 }
 
 // pageBody renders a project page of files known from a page (an

@@ -217,6 +217,12 @@ func TestSimpleAPI(t *testing.T) {
 		resp.Header.Get("Content-Type") != "text/html" {
 		t.Fatalf("index: %d %s %s", resp.StatusCode, resp.Header.Get("Content-Type"), body)
 	}
+	// Pages carry an ETag, and a revalidation costs no transfer.
+	if etag := resp.Header.Get("ETag"); etag == "" {
+		t.Error("index without an ETag")
+	} else if again, _ := do(t, "GET", base+"simple/", "", nil, "If-None-Match", etag); again.StatusCode != 304 {
+		t.Errorf("revalidated index = %d, want 304", again.StatusCode)
+	}
 	for _, p := range []string{"simple/My_Cool.Pkg/", "simple/my_cool_pkg", "simple/my-cool-pkg"} {
 		resp, _ := do(t, "GET", base+p, "", nil)
 		if resp.StatusCode != 301 || resp.Header.Get("Location") != base+"simple/my-cool-pkg/" {

@@ -105,7 +105,7 @@ func (f *Format) index(w http.ResponseWriter, r *format.Request) error {
 	if err != nil {
 		return err
 	}
-	return writePage(w, ct, body)
+	return writePage(w, r, ct, body)
 }
 
 // indexBody renders the list of projects as JSON or HTML.
@@ -208,7 +208,7 @@ func (f *Format) project(w http.ResponseWriter, r *format.Request) error {
 			}
 			doc.Files = append(doc.Files, jf)
 		}
-		return writeDoc(w, ct, doc)
+		return writeDoc(w, r, ct, doc)
 	}
 	var b strings.Builder
 	b.WriteString("<!DOCTYPE html>\n<html>\n<head>\n<meta name=\"pypi:repository-version\" content=\"" + apiVersion + "\">\n")
@@ -227,7 +227,7 @@ func (f *Format) project(w http.ResponseWriter, r *format.Request) error {
 		fmt.Fprintf(&b, ">%s</a><br>\n", html.EscapeString(fl.Filename))
 	}
 	b.WriteString("</body>\n</html>\n")
-	return writePage(w, ct, b.String())
+	return writePage(w, r, ct, b.String())
 }
 
 // uploadTime formats a time as PEP 700 asks: ISO 8601 in UTC with a Z.
@@ -235,18 +235,30 @@ func uploadTime(t time.Time) string {
 	return t.UTC().Format("2006-01-02T15:04:05.000000Z")
 }
 
-func writeDoc(w http.ResponseWriter, ct string, doc any) error {
+func writeDoc(w http.ResponseWriter, r *format.Request, ct string, doc any) error {
 	b, err := json.Marshal(doc)
 	if err != nil {
 		return fmt.Errorf("encode page: %w", err)
 	}
-	return writePage(w, ct, string(b))
+	return writePage(w, r, ct, string(b))
 }
 
-func writePage(w http.ResponseWriter, ct, body string) error {
+// writePage answers a generated page with an ETag made from its bytes,
+// and 304 to a client that already holds them, so that pip's and a proxy's
+// revalidations cost no transfer.
+func writePage(w http.ResponseWriter, r *format.Request, ct, body string) error {
+	sum := sha256.Sum256([]byte(body))
+	etag := `"` + hex.EncodeToString(sum[:]) + `"`
 	h := w.Header()
-	h.Set("Content-Type", ct)
+	h.Set("ETag", etag)
 	h.Add("Vary", "Accept")
+	for _, v := range strings.Split(r.Header.Get("If-None-Match"), ",") {
+		if v = strings.TrimPrefix(strings.TrimSpace(v), "W/"); v == etag || v == "*" {
+			w.WriteHeader(http.StatusNotModified)
+			return nil
+		}
+	}
+	h.Set("Content-Type", ct)
 	h.Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(http.StatusOK)
 	w.Write([]byte(body)) //nolint:errcheck // the client went away
