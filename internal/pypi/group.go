@@ -124,7 +124,6 @@ func rebase(group, member *format.Request, link string) (string, bool) {
 	return group.RepositoryURL() + rest, true
 }
 
-
 // groupProject answers a project page of a group: the files of its
 // members merged, in the form the client negotiated.
 func (f *Format) groupProject(w http.ResponseWriter, r *format.Request, norm string) error {
