@@ -132,8 +132,11 @@ func (f *Format) packageGet(w http.ResponseWriter, r *format.Request) error {
 	if !ok {
 		return unsupported("npm access")(w, r)
 	}
-	if r.Repo.Type == repo.Proxy {
+	switch r.Repo.Type {
+	case repo.Proxy:
 		return f.proxiedTags(w, r, name, tag)
+	case repo.Group:
+		return f.groupTags(w, r, name, tag)
 	}
 	_, d, err := f.load(r, name)
 	if err != nil {

@@ -23,6 +23,9 @@ func (f *Format) get(w http.ResponseWriter, r *format.Request) error {
 	if r.Repo.Type == repo.Proxy {
 		return f.getProxied(w, r, t)
 	}
+	if r.Repo.Type == repo.Group && t.file == "" {
+		return f.getGroup(w, r, t)
+	}
 	if t.file != "" {
 		return f.tarball(w, r, t)
 	}
