@@ -2,6 +2,7 @@ package maven
 
 import (
 	"bytes"
+	"fmt"
 	"net/http"
 	"strings"
 	"time"
@@ -19,7 +20,14 @@ func (f *Format) get(w http.ResponseWriter, r *format.Request) error {
 		return f.browse(w, r)
 	}
 	t := parseTarget(r.Path)
-	if r.Repo.Type == repo.Proxy {
+	switch r.Repo.Type {
+	case repo.Group:
+		// The edge sends a group here only for what Merges accepts.
+		if !t.metadata {
+			return fmt.Errorf("%s in group %s: %w", r.Path, r.Repo.Name, repo.ErrNotFound)
+		}
+		return f.getMerged(w, r, t)
+	case repo.Proxy:
 		return f.getProxied(w, r, t)
 	}
 	if t.metadata {
