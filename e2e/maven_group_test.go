@@ -128,6 +128,26 @@ func TestMavenGroup(t *testing.T) {
 		t.Errorf("browse of the group's folder: %s", s)
 	}
 
+	// greeting 1.0, which the proxy member has, deployed through the group
+	// into the hosted member too: the group serves the first member's.
+	greeting10 := filepath.Join(work, "greeting-1.0")
+	mavenProject(t, greeting10, down.URL, "greeting", "1.0", "Greeting",
+		`package com.example; public class Greeting { public static String text() { return "local 1.0"; } }`)
+	if out, ok := mavenRun(t, mvn, greeting10, deploySettings, "deploy"); !ok {
+		t.Fatalf("deploy of greeting 1.0 through the group:\n%s", out)
+	}
+	jar10 := "/com/example/greeting/1.0/greeting-1.0.jar"
+	viaGroup := curl(t, "-u", "builder:builder-secret", down.URL+"/repository/maven-releases"+jar10)
+	if viaGroup != curl(t, "-u", admin(), down.URL+"/repository/local-releases"+jar10) {
+		t.Error("greeting 1.0 through the group is not the first member's")
+	}
+	if viaGroup == curl(t, "-u", admin(), up.URL+"/repository/maven-releases"+jar10) {
+		t.Error("the two members' greeting 1.0 jars are the same bytes: the test proves nothing")
+	}
+	if got := mavenVersions(t, curl(t, "-u", "builder:builder-secret", group+"maven-metadata.xml")); got != "1.0 1.1 latest=1.1 release=1.1" {
+		t.Errorf("merged document with 1.0 in both members: %s", got)
+	}
+
 	// A group without a write member refuses a deploy and says why.
 	resp := curl(t, "-u", admin(), "-X", "PUT", "--data-binary", "x", "-w", "\n%{http_code} %{content_type}",
 		down.URL+"/repository/readonly-group/com/example/other/1.0/other-1.0.jar")

@@ -134,6 +134,38 @@ func TestNpmGroup(t *testing.T) {
 		t.Errorf("npm dist-tag ls through the group: %s", got)
 	}
 
+	// The merged packument's ETag changes when a member publishes.
+	etag := func() string {
+		resp := down.do("GET", "/repository/npm-all/group-shared", nil, false)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || resp.Header.Get("ETag") == "" {
+			t.Fatalf("GET of the group's packument = %d, ETag %q", resp.StatusCode, resp.Header.Get("ETag"))
+		}
+		return resp.Header.Get("ETag")
+	}
+	before := etag()
+	if again := etag(); again != before {
+		t.Errorf("the group's ETag changed without a publish: %s, then %s", before, again)
+	}
+	writePackage(t, local, "group-shared", "1.6.0", "local later")
+	c.run(local, "npm", "publish")
+	if after := etag(); after == before {
+		t.Errorf("the group's ETag stayed %s after a publish to a member", after)
+	}
+
+	// A user who may read the group and the hosted member, but not the
+	// proxy, sees only the hosted member's versions through the group.
+	down.createUser("partial", "partial-secret", false, "npm-all:read", "npm-local:read")
+	_, partialToken := createToken(t, down, "partial:partial-secret", "partial", "")
+	partial := groupNpmClient(t, down, "npm-all", partialToken)
+	if got := partial.run(work, "npm", "view", "group-shared", "versions", "--json"); !strings.Contains(got, `"1.5.0"`) ||
+		strings.Contains(got, `"2.0.0"`) {
+		t.Errorf("npm view through the group by a user who cannot read the proxy: %s", got)
+	}
+	if out, err := partial.try(work, "npm", "view", "group-remote", "version"); err == nil || !strings.Contains(out, "404") {
+		t.Errorf("npm view group-remote by a user who cannot read the proxy: %v\n%s", err, out)
+	}
+
 	// A group without a write member refuses, and says why.
 	resp = down.do("PUT", "/repository/npm-ro/group-other", strings.NewReader(`{}`), false, "Content-Type", "application/json")
 	b, _ := io.ReadAll(resp.Body)
