@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -181,6 +182,18 @@ func TestCLIRepositories(t *testing.T) {
 		t.Fatalf("delete: %q", out)
 	}
 	wantCLIError(t, in.cli(asAdminEnv, "repo", "show", "a3"), "not found")
+	// A proxy, shown with its status, updates the same way, and keeps its
+	// write-only password.
+	in.createRepo(fmt.Sprintf(`{"name":"mirror","format":"raw","type":"proxy",
+		"proxy":{"url":"%s/repository/off/","username":"admin","password":%q}}`, in.URL, adminPassword))
+	decodeCLI(t, in.cliOK(asAdminEnv, "repo", "update", "mirror", "--anonymous-read=true", "-o", "json"), &r)
+	if !*r.AnonymousRead {
+		t.Fatalf("proxy after --anonymous-read=true: %+v", r)
+	}
+	in.putFile("/repository/off/through-mirror.txt", "via the proxy")
+	if resp := in.do("GET", "/repository/mirror/through-mirror.txt", nil, true); resp.StatusCode != http.StatusOK {
+		t.Errorf("the updated proxy reads its upstream with the kept password: %d", resp.StatusCode)
+	}
 }
 
 // TestCLIUsersAndTokens drives `arca user` and `arca token`.

@@ -202,6 +202,8 @@ JSON object (e.g. format sections) into the definition.`,
 			if _, err := a.getJSON(path, &def); err != nil {
 				return err
 			}
+			// A proxy's status is shown with its definition, not part of it.
+			delete(def, "proxyStatus")
 			if settingsFile != "" {
 				extra, err := readJSONObject(cmd, settingsFile)
 				if err != nil {
