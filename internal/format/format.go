@@ -91,6 +91,17 @@ type Merger interface {
 	Merges(r *http.Request, path string) bool
 }
 
+// MergeKeeper is implemented by a Merger whose merged answers the edge may
+// keep and answer again while no member has changed and what proxy members
+// said still holds. The edge keys a kept answer by the group, the path and
+// query, the caller, the members the caller may read, the base URL and the
+// Accept and Accept-Encoding headers; MergeVariant adds what else the
+// answer depends on, and returns ok false for an answer that must be
+// computed each time.
+type MergeKeeper interface {
+	MergeVariant(r *http.Request, path string) (variant string, ok bool)
+}
+
 // RepositoryURL is the absolute URL of the repository's root, ending in "/".
 func (r *Request) RepositoryURL() string {
 	return r.BaseURL + "/repository/" + r.Repo.Name + "/"

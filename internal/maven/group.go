@@ -26,6 +26,12 @@ import (
 
 var _ format.Merger = (*Format)(nil)
 
+var _ format.MergeKeeper = (*Format)(nil)
+
+// MergeVariant lets the edge keep every merged answer: maven-metadata.xml
+// merged from the members depends on nothing but what the edge keys it by.
+func (f *Format) MergeVariant(r *http.Request, path string) (string, bool) { return "", true }
+
 // Merges reports whether a read of a group at path is merged from its
 // members: maven-metadata.xml and its checksum files.
 func (f *Format) Merges(r *http.Request, path string) bool {

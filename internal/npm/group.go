@@ -44,6 +44,15 @@ func (f *Format) Merges(r *http.Request, p string) bool {
 	return ok && !strings.HasPrefix(t.name, "-") && t.file == "" && t.rev == ""
 }
 
+var _ format.MergeKeeper = (*Format)(nil)
+
+// MergeVariant lets the edge keep merged documents, except whoami, which
+// is the caller's, and the reads made for a write (forWrite), which must
+// see the write member as it is.
+func (f *Format) MergeVariant(r *http.Request, p string) (string, bool) {
+	return "", p != "-/whoami" && !forWrite(r)
+}
+
 // mergedDoc is a package's document as several members give it.
 type mergedDoc struct {
 	name string
@@ -258,7 +267,7 @@ func isNotFound(err error) bool {
 // ?write=true, which npm deprecate and unpublish ask for before they send
 // the document back changed, and the check npm publish makes that the
 // version is new (npm names its command in the Npm-Command header).
-func forWrite(r *format.Request) bool {
+func forWrite(r *http.Request) bool {
 	return r.URL.Query().Get("write") == "true" || strings.EqualFold(r.Header.Get("Npm-Command"), "publish")
 }
 
@@ -267,7 +276,7 @@ func forWrite(r *format.Request) bool {
 // whose document the write will change: a version another member has
 // must not stop a publish to the write member.
 func (f *Format) groupDoc(r *format.Request, name string) (*mergedDoc, bool, error) {
-	if !forWrite(r) {
+	if !forWrite(r.Request) {
 		d, err := f.mergeMembers(r, r.Members, name, 0)
 		return d, false, err
 	}

@@ -31,6 +31,13 @@ var _ format.Merger = (*Format)(nil)
 // bounds its own walk; the repository service refuses cycles.
 const maxGroupDepth = 8
 
+var _ format.MergeKeeper = (*Format)(nil)
+
+// MergeVariant lets the edge keep every merged answer: a merged tag or
+// referrers list depends on nothing but what the edge keys it by (its query
+// carries n, last and artifactType).
+func (f *Format) MergeVariant(r *http.Request, path string) (string, bool) { return "", true }
+
 // Merges reports whether a read of a group's path is merged from all its
 // members: the tag lists and referrers indexes are.
 func (f *Format) Merges(r *http.Request, path string) bool {

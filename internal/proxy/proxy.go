@@ -147,8 +147,18 @@ func (s *Service) upstreamOf(r *repo.Repository) (*upstream, error) {
 	return u, nil
 }
 
-// Get answers an item from the cache or its upstream.
+// Get answers an item from the cache or its upstream. It reports to the
+// context's Freshness, if any, how long its answer holds.
 func (s *Service) Get(ctx context.Context, r *repo.Repository, it Item) (Response, error) {
+	resp, err := s.get(ctx, r, it)
+	if err != nil && !errors.Is(err, repo.ErrNotFound) || resp.Stale {
+		holdsNever(ctx)
+	}
+	return resp, err
+}
+
+// get is Get without the report of a failure or a stale answer.
+func (s *Service) get(ctx context.Context, r *repo.Repository, it Item) (Response, error) {
 	if r.Type != repo.Proxy {
 		return Response{}, fmt.Errorf("%w: repository %s is not a proxy", repo.ErrInvalid, r.Name)
 	}
@@ -166,6 +176,9 @@ func (s *Service) Get(ctx context.Context, r *repo.Repository, it Item) (Respons
 	if have && (!it.Mutable || (!s.forceRevalidation(k, it, u.settings, now) &&
 		now.Sub(cached.FetchedAt) < time.Duration(u.settings.MetadataMaxAge))) {
 		s.note(r, "hit", func(c *counters) { c.hits++ })
+		if it.Mutable {
+			holdsUntil(ctx, cached.FetchedAt.Add(time.Duration(u.settings.MetadataMaxAge)))
+		}
 		return Response{Asset: &cached}, nil
 	}
 	if !r.Online {
@@ -173,6 +186,12 @@ func (s *Service) Get(ctx context.Context, r *repo.Repository, it Item) (Respons
 			return Response{Asset: &cached, Stale: true}, nil
 		}
 		return Response{}, fmt.Errorf("%s is not cached and proxy repository %s is offline: %w", it.Path, r.Name, repo.ErrNotFound)
+	}
+	// What follows is fetched now, or found missing now or recently: it
+	// holds for negativeCacheTTL at most, and metadata for metadataMaxAge.
+	holdsUntil(ctx, now.Add(time.Duration(u.settings.NegativeCacheTTL)))
+	if it.Mutable {
+		holdsUntil(ctx, now.Add(time.Duration(u.settings.MetadataMaxAge)))
 	}
 	if !have && s.believedMissing(k, now) {
 		return Response{}, fmt.Errorf("%s: not found upstream (remembered for up to %s): %w",

@@ -26,6 +26,13 @@ import (
 
 var _ format.Merger = (*Format)(nil)
 
+var _ format.MergeKeeper = (*Format)(nil)
+
+// MergeVariant lets the edge keep every merged answer: a merged page
+// depends on nothing but what the edge keys it by (Accept chooses HTML or
+// JSON).
+func (f *Format) MergeVariant(r *http.Request, path string) (string, bool) { return "", true }
+
 // Merges accepts the simple API's index and project pages and the JSON
 // API: the paths whose answer a group builds from all its members.
 func (f *Format) Merges(r *http.Request, p string) bool {

@@ -59,6 +59,7 @@ type Component struct {
 // held from the commit of the blob until the transaction has ended, so that
 // garbage collection never frees the blob in between.
 func (s *Service) PutAsset(ctx context.Context, r *Repository, body io.Reader, o PutOptions) (Asset, error) {
+	defer s.changed(r.ID)
 	if err := s.checkWrite(ctx, r, o); err != nil {
 		return Asset{}, err
 	}
@@ -219,6 +220,7 @@ func (s *Service) RunDownloadMarks(ctx context.Context, interval time.Duration, 
 // DeleteAsset removes the asset at path and the repository's link to its
 // blob when no other asset of the repository uses it.
 func (s *Service) DeleteAsset(ctx context.Context, r *Repository, path string) error {
+	defer s.changed(r.ID)
 	if !r.Online {
 		return ErrOffline
 	}
@@ -256,6 +258,7 @@ func (s *Service) Usage(ctx context.Context, r *Repository) (items, bytes int64,
 // for (Maven snapshot retention, say), not for clients. Paths already gone
 // are skipped.
 func (s *Service) PruneAssets(ctx context.Context, r *Repository, paths []string) error {
+	defer s.changed(r.ID)
 	return s.db.WithTx(ctx, func(q meta.Queries) error {
 		for _, p := range paths {
 			a, err := q.DeleteAsset(ctx, r.ID, p)

@@ -60,6 +60,7 @@ type NpmPublish struct {
 // version (ErrExists when it was ever published), stores the tarball's
 // asset and updates the package's document.
 func (s *Service) PublishNpm(ctx context.Context, r *Repository, p NpmPublish) error {
+	defer s.changed(r.ID)
 	if err := checkNpmWrite(r); err != nil {
 		return err
 	}
@@ -103,6 +104,7 @@ func (s *Service) PublishNpm(ctx context.Context, r *Repository, p NpmPublish) e
 // returns the tarball paths to delete; when it empties pkg.Document the
 // package itself is deleted.
 func (s *Service) UpdateNpmPackage(ctx context.Context, r *Repository, name string, fn func(pkg *NpmPackage) (remove []string, err error)) error {
+	defer s.changed(r.ID)
 	if err := checkNpmWrite(r); err != nil {
 		return err
 	}

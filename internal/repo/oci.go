@@ -124,6 +124,7 @@ func (s *Service) OpenBlob(ctx context.Context, sha256 string) (io.ReadSeekClose
 // links it to the image. Like PutAsset, it holds the store's sweep lock
 // from the commit to the end of the transaction.
 func (s *Service) PutOCIBlob(ctx context.Context, r *Repository, image string, body io.Reader, want blob.Expect) (blob.Info, error) {
+	defer s.changed(r.ID)
 	if err := checkOCIWrite(r); err != nil {
 		return blob.Info{}, err
 	}
@@ -213,6 +214,7 @@ func (s *Service) AppendOCIUpload(ctx context.Context, r *Repository, image, id 
 // blob and links the blob to the image. A session that does not match want
 // is cancelled: nothing is stored.
 func (s *Service) CommitOCIUpload(ctx context.Context, r *Repository, image, id string, want blob.Expect) (blob.Info, error) {
+	defer s.changed(r.ID)
 	if err := checkOCIWrite(r); err != nil {
 		return blob.Info{}, err
 	}
@@ -269,6 +271,7 @@ func (s *Service) ExpireOCIUploads(ctx context.Context, t time.Time) (int, error
 // of r, and returns it; ErrNotFound when from's image lacks it. The caller
 // checks that the user may read from.
 func (s *Service) MountOCIBlob(ctx context.Context, r *Repository, image, sha256 string, from *Repository, fromImage string) (blob.Info, error) {
+	defer s.changed(r.ID)
 	if err := checkOCIWrite(r); err != nil {
 		return blob.Info{}, err
 	}
@@ -302,6 +305,7 @@ func (s *Service) OCIBlobHolders(ctx context.Context, sha256 string, limit int) 
 // DeleteOCIBlob removes an image's link to a blob, or gives ErrNotFound.
 // The bytes stay while anything else uses them.
 func (s *Service) DeleteOCIBlob(ctx context.Context, r *Repository, image, sha256 string) error {
+	defer s.changed(r.ID)
 	if err := checkOCIWrite(r); err != nil {
 		return err
 	}
@@ -314,6 +318,7 @@ func (s *Service) DeleteOCIBlob(ctx context.Context, r *Repository, image, sha25
 // OCIRefManifest), unless optional: otherwise a *MissingError. A manifest
 // stored already keeps its record.
 func (s *Service) PutOCIManifest(ctx context.Context, r *Repository, body []byte, o PutOCIManifestOptions) (OCIManifest, error) {
+	defer s.changed(r.ID)
 	if err := checkOCIWrite(r); err != nil {
 		return OCIManifest{}, err
 	}
@@ -399,6 +404,7 @@ func (s *Service) OCIManifestByTag(ctx context.Context, r *Repository, image, ta
 // gives ErrNotFound. With immutableTags, a tagged manifest is refused
 // (ErrExists).
 func (s *Service) DeleteOCIManifest(ctx context.Context, r *Repository, image, sha256 string, immutableTags bool) error {
+	defer s.changed(r.ID)
 	if err := checkOCIWrite(r); err != nil {
 		return err
 	}
@@ -419,6 +425,7 @@ func (s *Service) DeleteOCIManifest(ctx context.Context, r *Repository, image, s
 // DeleteOCITag removes a tag, or gives ErrNotFound. With immutableTags an
 // existing tag is refused (ErrExists).
 func (s *Service) DeleteOCITag(ctx context.Context, r *Repository, image, tag string, immutableTags bool) error {
+	defer s.changed(r.ID)
 	if err := checkOCIWrite(r); err != nil {
 		return err
 	}

@@ -31,6 +31,7 @@ type PyPIUpload struct {
 // file name that exists (ErrExists, unless the write policy is allow),
 // stores the asset and records the file.
 func (s *Service) PutPyPIFile(ctx context.Context, r *Repository, u PyPIUpload) (PyPIFile, error) {
+	defer s.changed(r.ID)
 	f := u.File
 	if err := s.CheckPyPIWrite(ctx, r, f.Filename); err != nil {
 		return f, err
@@ -131,6 +132,7 @@ func checkPyPIChange(r *Repository) error {
 // YankPyPIRelease yanks (or, with yanked false, unyanks) every file of a
 // normalized project's version, or gives ErrNotFound when it has none.
 func (s *Service) YankPyPIRelease(ctx context.Context, r *Repository, project, version string, yanked bool, reason string) error {
+	defer s.changed(r.ID)
 	if err := checkPyPIChange(r); err != nil {
 		return err
 	}
@@ -148,6 +150,7 @@ func (s *Service) YankPyPIRelease(ctx context.Context, r *Repository, project, v
 // the rows, the assets and the repository's links to blobs no longer used.
 // It returns the deleted file names, or ErrNotFound when there were none.
 func (s *Service) DeletePyPIRelease(ctx context.Context, r *Repository, project, version string) ([]string, error) {
+	defer s.changed(r.ID)
 	if err := checkPyPIChange(r); err != nil {
 		return nil, err
 	}

@@ -35,6 +35,9 @@ type Service struct {
 
 	marksMu sync.Mutex
 	marks   map[int64]time.Time // asset id -> last download, not yet written
+
+	gensMu sync.Mutex
+	gens   map[int64]uint64 // repository id -> content generation; see Generation
 }
 
 // testHookGetRead, when set by a test, runs in Get between reading a
@@ -44,7 +47,7 @@ var testHookGetRead func(name string)
 // NewService returns a service over the stores, knowing no format yet.
 func NewService(db *meta.DB, blobs *blob.Store) *Service {
 	return &Service{db: db, blobs: blobs, formats: map[string]SectionValidator{},
-		cache: map[string]*Repository{}, marks: map[int64]time.Time{}}
+		cache: map[string]*Repository{}, marks: map[int64]time.Time{}, gens: map[int64]uint64{}}
 }
 
 // RegisterFormat makes a format id known, with the validator of its
@@ -104,6 +107,7 @@ func (s *Service) Update(ctx context.Context, r *Repository) error {
 		return err
 	}
 	defer s.forget(r.Name)
+	defer s.changed(old.ID)
 	if err := s.db.Queries().UpdateRepository(ctx, &row); err != nil {
 		return err
 	}

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -37,14 +38,24 @@ func (s *Server) serveGroup(w http.ResponseWriter, r *http.Request, m *mountedFo
 		s.fail(w, r, m, err)
 		return
 	}
+	merger, merges := m.Format.(format.Merger)
+	merges = merges && merger.Merges(r, fr.Path)
+	var fresh *proxy.Freshness
+	if merges {
+		// The members' requests share this context: their proxy reads
+		// say how long a merged view holds.
+		var ctx context.Context
+		ctx, fresh = proxy.WithFreshness(fr.Context())
+		fr.Request = fr.Request.WithContext(ctx)
+	}
 	members, err := s.memberRequests(fr, fr.Repo.Name, 0)
 	if err != nil {
 		s.fail(w, r, m, err)
 		return
 	}
-	if merger, ok := m.Format.(format.Merger); ok && merger.Merges(r, fr.Path) {
+	if merges {
 		fr.Members = members
-		err = rt.Handle(w, fr)
+		err = s.serveMerged(w, rt, fr, m, fresh)
 	} else {
 		err = s.firstMember(w, rt, fr, members)
 	}

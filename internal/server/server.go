@@ -63,6 +63,7 @@ type Server struct {
 	cache   *proxy.Service
 	metrics *metrics.Metrics
 	formats map[string]*mountedFormat
+	merged  *mergedViews // groups' merged answers, kept while they hold
 	started time.Time
 	handler http.Handler
 }
@@ -78,6 +79,7 @@ func New(opts Options, log *slog.Logger, svc Services, formats []format.Format) 
 	s := &Server{
 		opts: opts, log: log, db: svc.DB, blobs: svc.Blobs, repos: svc.Repos, auth: svc.Auth,
 		audit: svc.Audit, gc: svc.GC, cache: svc.Cache, metrics: svc.Metrics, formats: map[string]*mountedFormat{}, started: time.Now(),
+		merged: newMergedViews(mergedViewsMaxBytes),
 	}
 	for _, f := range formats {
 		s.formats[f.ID()] = s.mount(f)

@@ -1,0 +1,133 @@
+package server_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"arca/internal/auth"
+	"arca/internal/blob"
+	"arca/internal/format"
+	"arca/internal/formattest"
+	"arca/internal/proxy"
+	"arca/internal/raw"
+	"arca/internal/repo"
+)
+
+// joiningFormat is raw with merged reads: a group answers "merged/..."
+// with its readable members' files joined by "|", and counts the merges.
+type joiningFormat struct {
+	*raw.Format
+	merges atomic.Int32
+	keep   bool
+}
+
+func (f *joiningFormat) Merges(r *http.Request, path string) bool {
+	return strings.HasPrefix(path, "merged/")
+}
+
+func (f *joiningFormat) MergeVariant(r *http.Request, path string) (string, bool) { return "", f.keep }
+
+func (f *joiningFormat) Routes() []format.Route {
+	routes := f.Format.Routes()
+	get := routes[0].Handle
+	routes[0].Handle = func(w http.ResponseWriter, r *format.Request) error {
+		if r.Repo.Type != repo.Group {
+			return get(w, r)
+		}
+		f.merges.Add(1)
+		var parts []string
+		for _, m := range r.Members {
+			c, err := format.Capture(get, m)
+			if err != nil {
+				continue
+			}
+			parts = append(parts, string(c.Body))
+		}
+		body := strings.Join(parts, "|")
+		w.Header().Set("Content-Type", "text/plain")
+		w.Header().Set("ETag", `"`+blob.DigestBytes([]byte(body)).SHA256+`"`)
+		io.WriteString(w, body) //nolint:errcheck // the client went away
+		return nil
+	}
+	return routes
+}
+
+func TestMergedViewsAreKeptUntilAMemberChanges(t *testing.T) {
+	f := &joiningFormat{keep: true}
+	e := formattest.Serve(t, func(repos *repo.Service, _ *auth.Service, cache *proxy.Service) format.Format {
+		f.Format = raw.New(repos, cache)
+		return f
+	})
+	e.Create(t, `{"name":"a","format":"raw","type":"hosted","writePolicy":"allow"}`)
+	e.Create(t, `{"name":"b","format":"raw","type":"hosted","writePolicy":"allow"}`)
+	e.Create(t, `{"name":"g","format":"raw","type":"group","group":{"members":["a","b"]}}`)
+	if err := e.Auth.CreateUser(context.Background(), &auth.User{Name: "reader", Password: "reader-secret",
+		Permissions: []auth.Grant{{Repository: "g", Actions: []string{"read"}}, {Repository: "b", Actions: []string{"read"}}}}); err != nil {
+		t.Fatal(err)
+	}
+	do := func(user, method, path, body string, header ...string) *http.Response {
+		t.Helper()
+		req, _ := http.NewRequest(method, e.URL+"/repository/"+path, strings.NewReader(body))
+		if user == "admin" {
+			req.SetBasicAuth("admin", formattest.AdminPassword)
+		} else {
+			req.SetBasicAuth(user, "reader-secret")
+		}
+		for i := 0; i+1 < len(header); i += 2 {
+			req.Header.Set(header[i], header[i+1])
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { resp.Body.Close() })
+		return resp
+	}
+	read := func(user string, want string, merges int32) *http.Response {
+		t.Helper()
+		resp := do(user, "GET", "g/merged/x", "")
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusOK || string(b) != want {
+			t.Errorf("%s: GET = %d %q, want %q", user, resp.StatusCode, b, want)
+		}
+		if n := f.merges.Load(); n != merges {
+			t.Errorf("%s: %d merges so far, want %d", user, n, merges)
+		}
+		return resp
+	}
+	do("admin", "PUT", "a/merged/x", "A")
+	do("admin", "PUT", "b/merged/x", "B")
+
+	first := read("admin", "A|B", 1)
+	read("admin", "A|B", 1) // kept
+	// The kept answer honours conditional and HEAD requests.
+	if resp := do("admin", "GET", "g/merged/x", "", "If-None-Match", first.Header.Get("ETag")); resp.StatusCode != http.StatusNotModified {
+		t.Errorf("If-None-Match on a kept answer = %d, want 304", resp.StatusCode)
+	}
+	// (Go's client asks for gzip on a GET, not on a HEAD, unless told.)
+	if resp := do("admin", "HEAD", "g/merged/x", "", "Accept-Encoding", "gzip"); resp.StatusCode != http.StatusOK || resp.ContentLength != 3 {
+		t.Errorf("HEAD of a kept answer = %d, length %d", resp.StatusCode, resp.ContentLength)
+	}
+	// A caller who cannot read a has an answer of its own.
+	read("reader", "B", 2)
+	read("reader", "B", 2)
+	// A change to a member is seen at once, by every caller.
+	do("admin", "PUT", "b/merged/x", "B2")
+	read("admin", "A|B2", 3)
+	read("reader", "B2", 4)
+	do("admin", "DELETE", "a/merged/x", "")
+	read("admin", "B2", 5)
+	read("admin", "B2", 5)
+	if n := f.merges.Load(); n != 5 {
+		t.Fatalf("%d merges", n)
+	}
+
+	// A format that declines keeping is merged every time.
+	f.keep = false
+	read("admin", "B2", 6)
+	read("admin", "B2", 7)
+}
