@@ -183,6 +183,9 @@ func (s *Service) sealSecrets(r, old *Repository) error {
 		if !given {
 			if prev, ok := oldSec[key]; ok {
 				sec[key] = prev
+				if key == "password" && !hasString(sec, "username") {
+					return fmt.Errorf(`%w: proxy settings: the password kept from before needs a username: send "username" with every update, or clear the password with "password":""`, ErrInvalid)
+				}
 			}
 			continue
 		}
@@ -215,6 +218,12 @@ func (s *Service) sealSecrets(r, old *Repository) error {
 	}
 	r.Sections[string(Proxy)] = b
 	return nil
+}
+
+// hasString reports whether sec holds a non-empty string at key.
+func hasString(sec map[string]json.RawMessage, key string) bool {
+	var v string
+	return json.Unmarshal(sec[key], &v) == nil && v != ""
 }
 
 // open unseals a secret.

@@ -59,6 +59,12 @@ func TestProxySecrets(t *testing.T) {
 	if s, err := e.svc.ProxySettings(got); err != nil || s.Password != "hunter2" {
 		t.Errorf("after an update without the password: %+v, %v", s, err)
 	}
+	// Leaving out the username too says what to do.
+	nameless := &Repository{}
+	json.Unmarshal([]byte(`{"name":"up","format":"raw","type":"proxy","proxy":{"url":"http://127.0.0.1:1/"}}`), nameless) //nolint:errcheck // a literal
+	if err := e.svc.Update(ctx, nameless); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "kept from before needs a username") {
+		t.Errorf("update without username, password kept = %v", err)
+	}
 	// "" clears it.
 	clear := &Repository{}
 	json.Unmarshal([]byte(`{"name":"up","format":"raw","type":"proxy","proxy":{"url":"http://127.0.0.1:1/","password":""}}`), clear) //nolint:errcheck // a literal
