@@ -194,6 +194,12 @@ func TestCLIRepositories(t *testing.T) {
 	if resp := in.do("GET", "/repository/mirror/through-mirror.txt", nil, true); resp.StatusCode != http.StatusOK {
 		t.Errorf("the updated proxy reads its upstream with the kept password: %d", resp.StatusCode)
 	}
+	// A proxy takes no uploads: its table row shows no write policy.
+	for _, line := range strings.Split(in.cliOK(asAdminEnv, "repo", "list"), "\n") {
+		if fields := strings.Fields(line); len(fields) > 0 && fields[0] == "mirror" && fields[len(fields)-1] != "-" {
+			t.Errorf("repo list row of a proxy: %q", line)
+		}
+	}
 }
 
 // TestCLIUsersAndTokens drives `arca user` and `arca token`.

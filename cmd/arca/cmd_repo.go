@@ -67,7 +67,7 @@ func repoListCommand(conn *connection) *cobra.Command {
 					return fmt.Errorf("unexpected repository in the list: %w", err)
 				}
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.Name, r.Format, r.Type, yesNo(r.Online),
-					yesNo(r.AnonymousRead), r.WritePolicy)
+					yesNo(r.AnonymousRead), r.shownWritePolicy())
 			}
 			return tw.Flush()
 		},
@@ -266,6 +266,15 @@ func repoDeleteCommand(conn *connection) *cobra.Command {
 	}
 }
 
+// shownWritePolicy is the write policy for tables: proxies take no
+// uploads and groups write to their write member, whose policy applies.
+func (r repository) shownWritePolicy() string {
+	if r.Type == "proxy" || r.Type == "group" {
+		return "-"
+	}
+	return r.WritePolicy
+}
+
 // printRepository prints one repository definition.
 func printRepository(a *apiClient, data []byte) error {
 	if a.json {
@@ -279,7 +288,7 @@ func printRepository(a *apiClient, data []byte) error {
 	json.Unmarshal(data, &all) //nolint:errcheck // it parsed above
 	rows := [][2]string{
 		{"NAME", r.Name}, {"FORMAT", r.Format}, {"TYPE", r.Type}, {"ONLINE", yesNo(r.Online)},
-		{"ANONYMOUS READ", yesNo(r.AnonymousRead)}, {"WRITE POLICY", r.WritePolicy},
+		{"ANONYMOUS READ", yesNo(r.AnonymousRead)}, {"WRITE POLICY", r.shownWritePolicy()},
 	}
 	var sections []string
 	for k := range all {
