@@ -90,7 +90,7 @@ func (f *Format) mergedMetadata(r *format.Request, p string) ([]byte, time.Time,
 // skipped with a warning, unless no member answers at all.
 func (f *Format) memberDocs(r *format.Request, p string) ([]memberDoc, error) {
 	var docs []memberDoc
-	failed := fmt.Errorf("%s in group %s: %w", p, r.Repo.Name, repo.ErrNotFound)
+	failed := fmt.Errorf("no member of group %s that you may read has %s: %w", r.Repo.Name, p, repo.ErrNotFound)
 	var walk func(g *format.Request) error
 	walk = func(g *format.Request) error {
 		for _, m := range g.Members {

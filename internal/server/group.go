@@ -131,7 +131,7 @@ func (s *Server) memberRequests(fr *format.Request, via string, depth int) ([]*f
 // unreachable proxy, an offline repository), with a warning, unless no
 // member answers: then the failure is the answer.
 func (s *Server) firstMember(w http.ResponseWriter, rt format.Route, fr *format.Request, members []*format.Request) error {
-	err := fmt.Errorf("%s in group %s: %w", fr.Path, fr.Repo.Name, repo.ErrNotFound)
+	err := fmt.Errorf("no member of group %s that you may read has %s: %w", fr.Repo.Name, fr.Path, repo.ErrNotFound)
 	for _, sub := range members {
 		var tried error
 		if sub.Repo.Type == repo.Group {
