@@ -3,7 +3,9 @@
 # change) and measures with wrk, at 64 concurrent connections on loopback
 # (CONNECTIONS, DURATION to change), both packument forms as npm asks them:
 # full and abbreviated, gzip accepted, with an API token. Prints requests/s,
-# p99 latency and the size of each document.
+# p99 latency and the size of each document; then the same through a group
+# of that repository and a second one holding two of the versions, whose
+# merged document the group keeps between requests.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 versions=${VERSIONS:-500}
@@ -28,9 +30,9 @@ registry="$ARCA_URL/repository/npmbench"
 # Publishes the versions as npm does: one PUT per version with the tarball
 # (a gzipped tar holding package/package.json) as a base64 attachment, over
 # one kept-alive connection.
-echo "publishing $pkg with $versions versions"
-t0=$(date +%s.%N)
-python3 - "$registry" "$token" "$pkg" "$versions" <<'EOF'
+# publish REGISTRY COUNT: publishes the first COUNT versions.
+publish() {
+python3 - "$1" "$token" "$pkg" "$2" <<'EOF'
 import base64, gzip, hashlib, http.client, io, json, sys, tarfile, urllib.parse
 
 registry, token, name, count = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
@@ -70,6 +72,10 @@ for i in range(count):
     if resp.status != 201:
         sys.exit(f"publish {version}: {resp.status} {text.decode()}")
 EOF
+}
+echo "publishing $pkg with $versions versions"
+t0=$(date +%s.%N)
+publish "$registry" "$versions"
 t1=$(date +%s.%N)
 awk -v n="$versions" -v t0="$t0" -v t1="$t1" \
   'BEGIN { printf "published %d versions in %.1f s (%.0f/s)\n", n, t1 - t0, n / (t1 - t0) }'
@@ -109,3 +115,13 @@ measure() {
 echo "wrk: $conns connections, $duration each, gzip accepted, Bearer token, $(nproc) CPUs"
 measure full "$full"
 measure abbreviated "$abbrev"
+
+curl -fsS -u "$CRED" -X POST "$ARCA_URL/api/v1/repositories" \
+  -d '{"name":"npmbench2","format":"npm","type":"hosted"}' >/dev/null
+curl -fsS -u "$CRED" -X POST "$ARCA_URL/api/v1/repositories" \
+  -d '{"name":"npmgroup","format":"npm","type":"group","group":{"members":["npmbench","npmbench2"]}}' >/dev/null
+publish "$ARCA_URL/repository/npmbench2" 2
+url="$ARCA_URL/repository/npmgroup/$pkg"
+echo "through a group of npmbench and npmbench2 (merged view kept):"
+measure "group full" "$full"
+measure "group abbr." "$abbrev"
