@@ -40,6 +40,10 @@ type mergedViews struct {
 	lru     list.List                // most recently used first
 	bytes   int64
 	maxSize int64
+	// merging holds, by key and stamp, a channel closed when the merge
+	// under way for them ends: the requests that arrive meanwhile wait
+	// for it rather than merge the same members again.
+	merging map[string]chan struct{}
 }
 
 // mergedView is one kept answer.
@@ -52,7 +56,7 @@ type mergedView struct {
 }
 
 func newMergedViews(maxSize int64) *mergedViews {
-	return &mergedViews{byKey: map[string]*list.Element{}, maxSize: maxSize}
+	return &mergedViews{byKey: map[string]*list.Element{}, maxSize: maxSize, merging: map[string]chan struct{}{}}
 }
 
 // get returns the answer kept under key if it still holds for stamp.
@@ -70,6 +74,26 @@ func (v *mergedViews) get(key, stamp string, now time.Time) *mergedView {
 	}
 	v.lru.MoveToFront(e)
 	return mv
+}
+
+// lead returns a function to call when the caller's merge for key and
+// stamp ends, or, when another request's merge for them is under way, nil
+// and a channel closed when that one ends.
+func (v *mergedViews) lead(key, stamp string) (done func(), wait <-chan struct{}) {
+	k := key + "\x00" + stamp
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if ch, ok := v.merging[k]; ok {
+		return nil, ch
+	}
+	ch := make(chan struct{})
+	v.merging[k] = ch
+	return func() {
+		v.mu.Lock()
+		delete(v.merging, k)
+		v.mu.Unlock()
+		close(ch)
+	}, nil
 }
 
 // put keeps mv, making room by dropping the least recently used.
@@ -114,6 +138,21 @@ func (s *Server) serveMerged(w http.ResponseWriter, rt format.Route, fr *format.
 	if mv := s.merged.get(key, stamp, now); mv != nil {
 		mv.serve(w, fr.Request)
 		return nil
+	}
+	done, wait := s.merged.lead(key, stamp)
+	if wait != nil {
+		select {
+		case <-wait:
+		case <-fr.Context().Done():
+			return fr.Context().Err()
+		}
+		if mv := s.merged.get(key, stamp, time.Now()); mv != nil {
+			mv.serve(w, fr.Request)
+			return nil
+		}
+		// That merge gave nothing to keep: merge for this request.
+	} else {
+		defer done()
 	}
 	c, err := format.Capture(rt.Handle, fr)
 	if err != nil {

@@ -5,8 +5,10 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"arca/internal/auth"
 	"arca/internal/blob"
@@ -23,6 +25,7 @@ type joiningFormat struct {
 	*raw.Format
 	merges atomic.Int32
 	keep   bool
+	delay  time.Duration
 }
 
 func (f *joiningFormat) Merges(r *http.Request, path string) bool {
@@ -39,6 +42,7 @@ func (f *joiningFormat) Routes() []format.Route {
 			return get(w, r)
 		}
 		f.merges.Add(1)
+		time.Sleep(f.delay)
 		var parts []string
 		for _, m := range r.Members {
 			c, err := format.Capture(get, m)
@@ -126,8 +130,35 @@ func TestMergedViewsAreKeptUntilAMemberChanges(t *testing.T) {
 		t.Fatalf("%d merges", n)
 	}
 
+	// Requests that arrive during a merge wait for it.
+	f.delay = 100 * time.Millisecond
+	do("admin", "PUT", "b/merged/x", "B3")
+	var wg sync.WaitGroup
+	for range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			req, _ := http.NewRequest("GET", e.URL+"/repository/g/merged/x", nil)
+			req.SetBasicAuth("admin", formattest.AdminPassword)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer resp.Body.Close()
+			if b, _ := io.ReadAll(resp.Body); string(b) != "B3" {
+				t.Errorf("concurrent GET = %d %q", resp.StatusCode, b)
+			}
+		}()
+	}
+	wg.Wait()
+	if n := f.merges.Load(); n != 6 {
+		t.Errorf("20 concurrent requests merged %d times, want once", n-5)
+	}
+	f.delay = 0
+
 	// A format that declines keeping is merged every time.
 	f.keep = false
-	read("admin", "B2", 6)
-	read("admin", "B2", 7)
+	read("admin", "B3", 7)
+	read("admin", "B3", 8)
 }
