@@ -2,7 +2,11 @@ package e2e
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
+	"io"
+	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -34,7 +38,9 @@ func pypiGets(in *instance) map[string]int {
 // works, a second install in a fresh virtual environment takes every file
 // from the proxy's cache (each fetched upstream once), and a version
 // uploaded upstream afterwards is found at once, because pip asks that
-// index pages be revalidated (Cache-Control: max-age=0).
+// index pages be revalidated (Cache-Control: max-age=0). The proxy's
+// JSON API lists the upstream's releases, with file URLs that download
+// through the proxy.
 func TestPyPIProxy(t *testing.T) {
 	requireTool(t, "twine")
 	requireSystemPython(t)
@@ -49,7 +55,7 @@ func TestPyPIProxy(t *testing.T) {
 			"-u", "admin", "-p", adminPassword, wheel)
 		return filepath.Base(wheel)
 	}
-	publish("1.0")
+	first := publish("1.0")
 	latest := publish("1.1")
 
 	px := start(t)
@@ -109,5 +115,57 @@ func TestPyPIProxy(t *testing.T) {
 	}
 	if n := pypiGets(up)["/repository/py/packages/proxy-demo/2.0/"+newest]; n != 1 {
 		t.Errorf("upstream served %s %d times, want once", newest, n)
+	}
+
+	checkProxyJSONAPI(t, px, filepath.Join(work, first))
+	if n := pypiGets(up)["/repository/py/packages/proxy-demo/1.0/"+first]; n != 1 {
+		t.Errorf("upstream served %s %d times, want once", first, n)
+	}
+}
+
+// checkProxyJSONAPI reads the JSON API of proxy-demo through the proxy
+// "pyp" of px: every release published upstream, info and file URLs
+// pointing at the proxy, and the wheel at wheelPath (version 1.0, which
+// pip never installed) downloading through its listed URL with the bytes
+// uploaded.
+func checkProxyJSONAPI(t *testing.T, px *instance, wheelPath string) {
+	t.Helper()
+	base := px.URL + "/repository/pyp/"
+	resp := px.do("GET", "/repository/pyp/pypi/Proxy_Demo/json", nil, true)
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK || resp.Request.URL.String() != base+"pypi/proxy-demo/json" || resp.Header.Get("ETag") == "" {
+		t.Fatalf("JSON API through the proxy: %d at %s: %s", resp.StatusCode, resp.Request.URL, body)
+	}
+	var doc struct {
+		Info     map[string]any `json:"info"`
+		Releases map[string][]struct {
+			Filename string            `json:"filename"`
+			URL      string            `json:"url"`
+			Digests  map[string]string `json:"digests"`
+		} `json:"releases"`
+	}
+	if err := json.Unmarshal(body, &doc); err != nil {
+		t.Fatalf("%v: %s", err, body)
+	}
+	if doc.Info["version"] != "2.0" || doc.Info["release_url"] != base+"pypi/proxy-demo/2.0/" ||
+		len(doc.Releases) != 3 || len(doc.Releases["1.0"]) != 1 {
+		t.Fatalf("JSON API through the proxy: %s", body)
+	}
+	f := doc.Releases["1.0"][0]
+	if f.Filename != filepath.Base(wheelPath) || f.URL != base+"packages/proxy-demo/1.0/"+f.Filename ||
+		f.Digests["sha256"] != fileSHA256(t, wheelPath) {
+		t.Fatalf("1.0 in the JSON API: %+v", f)
+	}
+	want, err := os.ReadFile(wheelPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp = px.do("GET", strings.TrimPrefix(f.URL, px.URL), nil, true)
+	got, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK || !bytes.Equal(got, want) {
+		t.Fatalf("download of %s through its JSON API URL: %d, %d bytes, %v", f.Filename, resp.StatusCode, len(got), err)
 	}
 }

@@ -230,14 +230,33 @@ func (f *Format) groupIndex(w http.ResponseWriter, r *format.Request) error {
 
 // jsonAPIDoc is a JSON API document as a member answers it.
 type jsonAPIDoc struct {
-	Info     map[string]any           `json:"info"`
-	Releases map[string][]jsonAPIFile `json:"releases"`
+	Info     map[string]any          `json:"info"`
+	Releases map[string][]memberFile `json:"releases"`
+}
+
+// memberFile is a file of a member's JSON API document with every field
+// kept as the member sent it: a proxy member's upstream may send fields,
+// or types, that arca's own answers do not have.
+type memberFile map[string]json.RawMessage
+
+// text returns the string at key, "" when absent or not a string.
+func (f memberFile) text(key string) string {
+	var s string
+	json.Unmarshal(f[key], &s) //nolint:errcheck // "" when not a string
+	return s
+}
+
+// yanked reports whether the file is yanked.
+func (f memberFile) yanked() bool {
+	var b bool
+	json.Unmarshal(f["yanked"], &b) //nolint:errcheck // not yanked when not a bool
+	return b
 }
 
 // groupJSONAPI answers the JSON API of a group. The releases are those of
-// every member that serves the JSON API (proxy members do not, and are
-// passed over), each file name kept from the first member that has it;
-// a release's info comes from the first member that has the release.
+// every member, hosted, proxy or group, each file name kept from the first
+// member that has it; a release's info comes from the first member that
+// has the release.
 func (f *Format) groupJSONAPI(w http.ResponseWriter, r *format.Request, norm, version string) error {
 	if norm != r.PathValue("project") {
 		target := r.RepositoryURL() + "pypi/" + url.PathEscape(norm) + "/"
@@ -247,7 +266,7 @@ func (f *Format) groupJSONAPI(w http.ResponseWriter, r *format.Request, norm, ve
 		http.Redirect(w, r.Request, target+"json", http.StatusMovedPermanently)
 		return nil
 	}
-	releases := map[string][]jsonAPIFile{}
+	releases := map[string][]memberFile{}
 	owner := map[string]*format.Request{} // release -> first member with it
 	var versions []string
 	seen := map[string]bool{}
@@ -269,15 +288,16 @@ func (f *Format) groupJSONAPI(w http.ResponseWriter, r *format.Request, norm, ve
 			if owner[v] == nil {
 				owner[v] = m
 				versions = append(versions, v)
-				releases[v] = []jsonAPIFile{}
+				releases[v] = []memberFile{}
 			}
 			for _, fl := range doc.Releases[v] {
-				link, ok := rebase(r, m, fl.URL)
-				if seen[fl.Filename] || !ok {
+				name := fl.text("filename")
+				link, ok := rebase(r, m, fl.text("url"))
+				if seen[name] || !ok {
 					continue
 				}
-				seen[fl.Filename] = true
-				fl.URL = link
+				seen[name] = true
+				fl["url"], _ = json.Marshal(link)
 				releases[v] = append(releases[v], fl)
 			}
 		}
@@ -289,7 +309,7 @@ func (f *Format) groupJSONAPI(w http.ResponseWriter, r *format.Request, norm, ve
 	slices.SortStableFunc(versions, compareVersions)
 	yanked := func(v string) bool {
 		for _, fl := range releases[v] {
-			if !fl.Yanked {
+			if !fl.yanked() {
 				return false
 			}
 		}

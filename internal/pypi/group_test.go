@@ -272,9 +272,11 @@ func TestGroupWithProxy(t *testing.T) {
 			t.Errorf("GET g/%s: %d %d bytes", path, code, len(body))
 		}
 	}
-	// The proxy has no JSON API: the group's comes from h alone.
+	// The proxy serves the JSON API too: the group's has h's 1.0 and the
+	// upstream's 4.0, the dead member passed over.
 	code, body, _ = getAs(t, "admin", "secret", g+"pypi/demo/json")
-	if code != 200 || !strings.Contains(body, sha256Hex(h1)) || strings.Contains(body, "demo-4.0") {
+	if code != 200 || !strings.Contains(body, sha256Hex(h1)) || strings.Contains(body, sha256Hex(u1)) ||
+		!strings.Contains(body, g+"packages/demo/4.0/demo-4.0.tar.gz") {
 		t.Errorf("group JSON API with a proxy: %d %s", code, body)
 	}
 	// With only a dead member, its failure is the answer.

@@ -14,7 +14,8 @@ import (
 
 // The JSON API as warehouse (pypi.org) has it: /pypi/{project}/json for a
 // project's latest release and all its files, /pypi/{project}/{version}/json
-// for one release. Poetry and other tools read it.
+// for one release. Poetry and other tools read it. A proxy repository
+// serves its upstream's documents, rewritten (proxy_jsonapi.go).
 
 // jsonAPIFile is a file of "releases" and "urls".
 type jsonAPIFile struct {
@@ -61,10 +62,7 @@ func (f *Format) jsonAPI(w http.ResponseWriter, r *format.Request, version strin
 		return f.groupJSONAPI(w, r, norm, version)
 	}
 	if r.Repo.Type == repo.Proxy {
-		// A proxy keeps the upstream's simple API pages only; the JSON
-		// API's release metadata would need a second cache of its own.
-		return pypiErr(http.StatusNotFound, "proxy repository %s does not serve the JSON API; use its simple API at %ssimple/%s/",
-			r.Repo.Name, r.RepositoryURL(), url.PathEscape(norm))
+		return f.proxyJSONAPI(w, r, name, version)
 	}
 	files, err := f.repos.PyPIFiles(r.Context(), r.Repo, norm)
 	if err != nil {

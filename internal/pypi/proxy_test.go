@@ -205,12 +205,13 @@ func TestProxyOfArca(t *testing.T) {
 		t.Errorf("unknown project: %d %q", code, body)
 	}
 
-	// The index lists the projects cached; the JSON API is not proxied.
+	// The index lists the projects cached; the JSON API is proxied (see
+	// proxy_jsonapi_test.go), with links back to the proxy.
 	if code, body := get(t, base+"simple/", "Accept", "application/vnd.pypi.simple.v1+json"); code != 200 ||
 		!strings.Contains(body, `{"name":"demo"}`) {
 		t.Errorf("index: %d %s", code, body)
 	}
-	if code, body := get(t, base+"pypi/demo/json"); code != 404 || !strings.Contains(body, "simple API") {
+	if code, body := get(t, base+"pypi/demo/json"); code != 200 || !strings.Contains(body, `"url":"`+base+"packages/demo/2.0/demo-2.0-py3-none-any.whl\"") {
 		t.Errorf("JSON API: %d %q", code, body)
 	}
 	// Uploads to a proxy are refused by the edge.
