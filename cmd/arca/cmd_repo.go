@@ -180,7 +180,9 @@ func repoUpdateCommand(conn *connection) *cobra.Command {
 		Short: "Change some settings of a repository, keeping the others",
 		Long: `Change some settings of a repository: it reads the definition, changes only what
 the flags name, and writes it back. --settings-file merges the top-level keys of a
-JSON object (e.g. format sections) into the definition.`,
+JSON object (e.g. format sections) into the definition; each key it names is
+replaced whole, so a "proxy" object must give url and username again (a password
+left out is kept).`,
 		Example: `  arca repo update files --write-policy allow
   arca repo update files --anonymous-read=false --online=true`,
 		Args: cobra.ExactArgs(1),
