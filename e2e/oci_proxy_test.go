@@ -121,6 +121,23 @@ func TestOCIProxy(t *testing.T) {
 			t.Errorf("after mirrored pulls, %s counted %d times", k, n)
 		}
 	}
+	// A second image with the same layer: the proxy has the layer's bytes
+	// already and asks the upstream only for what is new.
+	c.run(dir, "crane", "append", "--insecure", "-f", layer, "-t", up.Addr+"/containers/team/other:1.0")
+	pc.run(dir, "crane", "pull", "--insecure", px.Addr+"/hub/team/other:1.0", filepath.Join(dir, "other.tar"))
+	shared := 0
+	for k, n := range accessCounts(t, up) {
+		if rest, ok := strings.CutPrefix(k, "GET /v2/containers/team/other/blobs/"); ok && blobGETs[strings.Fields(rest)[0]] > 0 {
+			shared += n
+		}
+	}
+	if shared != 0 {
+		t.Errorf("blobs team/app had already brought were fetched %d times for team/other", shared)
+	}
+	if out := pc.run(dir, "crane", "export", "--insecure", px.Addr+"/hub/team/other:1.0", "-"); !strings.Contains(out, "pulled through the proxy") {
+		t.Error("the second image lacks the shared layer's file")
+	}
+
 	// A proxy takes no pushes; crane sees the registry's error.
 	if resp := px.do("POST", "/v2/hub/team/app/blobs/uploads/", nil, false); resp.StatusCode != 405 {
 		t.Errorf("push to the proxy: %s, want 405", resp.Status)

@@ -181,6 +181,16 @@ func (s *Service) get(ctx context.Context, r *repo.Repository, it Item) (Respons
 		}
 		return Response{Asset: &cached}, nil
 	}
+	if !have && !it.Mutable {
+		// The bytes may be here already, under another path: a layer that
+		// two images share, say.
+		if a, ok, err := s.reuse(ctx, r, u, it); err != nil || ok {
+			if ok {
+				s.note(r, "hit", func(c *counters) { c.hits++ })
+			}
+			return Response{Asset: &a}, err
+		}
+	}
 	if !r.Online {
 		if have {
 			return Response{Asset: &cached, Stale: true}, nil
@@ -236,6 +246,35 @@ func (s *Service) get(ctx context.Context, r *repo.Repository, it Item) (Respons
 		return Response{Asset: &cached, Stale: true}, nil
 	}
 	return Response{}, f.err
+}
+
+// reuse fills the item from a blob r already holds with the digest the
+// item must have, if there is one, instead of downloading it again.
+func (s *Service) reuse(ctx context.Context, r *repo.Repository, u *upstream, it Item) (repo.Asset, bool, error) {
+	info, ok, err := s.repos.HeldBlob(ctx, r, it.Expect)
+	if err != nil || !ok {
+		return repo.Asset{}, false, err
+	}
+	if it.Expect.Size >= 0 && it.Expect.Size != info.Size {
+		return repo.Asset{}, false, nil
+	}
+	body, err := s.repos.OpenBlob(ctx, info.SHA256)
+	if err != nil {
+		return repo.Asset{}, false, err
+	}
+	defer body.Close()
+	ctype := it.ContentType
+	if ctype == "" {
+		ctype = "application/octet-stream"
+	}
+	a, err := s.repos.PutAsset(ctx, r, body, repo.PutOptions{
+		Path: it.Path, ContentType: ctype, Uploader: "proxy", Expect: it.Expect, Component: it.Component,
+		Origin: &repo.Origin{URL: upstreamURL(u.settings, it), FetchedAt: time.Now()},
+	})
+	if err != nil {
+		return repo.Asset{}, false, fmt.Errorf("%s from the blob %s it shares: %w", it.Path, info.SHA256, err)
+	}
+	return a, true, nil
 }
 
 // Head sends a HEAD for url to r's upstream, with the given headers (an

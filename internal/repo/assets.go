@@ -281,3 +281,30 @@ func (s *Service) PruneAssets(ctx context.Context, r *Repository, paths []string
 func (s *Service) AssetsUnder(ctx context.Context, r *Repository, prefix string, fn func(Asset) error) error {
 	return s.db.Queries().AssetsUnder(ctx, r.ID, prefix, fn)
 }
+
+// HeldBlob returns the blob with the digests want names (SHA-256 or
+// SHA-512) when r already holds it under some asset: a proxy can then fill
+// another path with those bytes without asking its upstream again.
+func (s *Service) HeldBlob(ctx context.Context, r *Repository, want blob.Expect) (blob.Info, bool, error) {
+	var info blob.Info
+	var err error
+	switch {
+	case want.SHA256 != "":
+		info, err = s.FindBlob(ctx, blob.SHA256, want.SHA256)
+	case want.SHA512 != "":
+		info, err = s.FindBlob(ctx, blob.SHA512, want.SHA512)
+	default:
+		return blob.Info{}, false, nil
+	}
+	if errors.Is(err, meta.ErrNotFound) {
+		return blob.Info{}, false, nil
+	}
+	if err != nil {
+		return blob.Info{}, false, err
+	}
+	linked, err := s.db.Queries().BlobLinked(ctx, r.ID, info.SHA256)
+	if err != nil || !linked {
+		return blob.Info{}, false, err
+	}
+	return info, true, nil
+}
