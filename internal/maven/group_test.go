@@ -241,6 +241,8 @@ func TestGroupWithProxyMember(t *testing.T) {
 			io.WriteString(w, "<html>not a Maven repository</html>") //nolint:errcheck // a test upstream
 		case "/org/example/lib/maven-metadata.xml.sha1":
 			io.WriteString(w, hexOf(sha1.New(), upstreamDoc)) //nolint:errcheck // a test upstream
+		case "/org/example/lib/1.0/lib-1.0.jar":
+			io.WriteString(w, "0123456789") //nolint:errcheck // a test upstream
 		default:
 			http.NotFound(w, r)
 		}
@@ -273,6 +275,10 @@ func TestGroupWithProxyMember(t *testing.T) {
 	}
 	if status, msg, _ := e.do(t, "GET", "cgrp/org/example/bad/maven-metadata.xml", ""); status != http.StatusBadGateway {
 		t.Errorf("group of a proxy answering no document = %d %s, want 502", status, msg)
+	}
+	// A range of an artifact not yet cached is answered as a range.
+	if status, part, _ := e.do(t, "GET", "central/org/example/lib/1.0/lib-1.0.jar", "", "Range", "bytes=2-4"); status != http.StatusPartialContent || part != "234" {
+		t.Errorf("cold Range through a proxy = %d %q, want 206 \"234\"", status, part)
 	}
 	// A failing member alone is the answer's failure.
 	if status, msg, _ := e.do(t, "GET", "deadgrp/org/example/lib/maven-metadata.xml", ""); status < 500 {

@@ -66,7 +66,7 @@ func (f *Format) get(w http.ResponseWriter, r *format.Request) error {
 // from the cached bytes.
 func (f *Format) getProxied(w http.ResponseWriter, r *format.Request, t target) error {
 	// What does not parse as an artifact (indexes, catalogs) may change.
-	it := proxy.Item{Path: t.path, Mutable: true, Whole: t.metadata || t.checksum != "",
+	it := proxy.Item{Path: t.path, Mutable: true, Whole: t.metadata || t.checksum != "" || r.Header.Get("Range") != "",
 		ContentType: "application/octet-stream"}
 	if t.metadata {
 		it.ContentType = "application/xml"
