@@ -85,6 +85,9 @@ func TestOCIGroup(t *testing.T) {
 	if got := strings.TrimSpace(c.run(dir, "crane", "digest", "--insecure", px.Addr+"/local/team/pushed:1")); got != upOnly {
 		t.Errorf("the pushed image in the write member has digest %s, want %s", got, upOnly)
 	}
+	// crane found the layers through the group (the proxy member had them)
+	// and uploaded none: the write member still serves the whole image.
+	c.run(dir, "crane", "pull", "--insecure", px.Addr+"/local/team/pushed:1", filepath.Join(dir, "pushed.tar"))
 	// Every write of the push addressed the group, with the token crane
 	// got for it: the upload sessions' Locations name the group too.
 	pushed := 0

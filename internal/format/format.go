@@ -79,6 +79,11 @@ type Request struct {
 	// (Merger), the requests for the members the caller may read, in the
 	// group's order; a member that is a group has Members of its own.
 	Members []*Request
+	// Group is, for a write that came through a group to its write member
+	// (Repo), the group's request, with Members the caller may read: a
+	// format may let the write use what those members hold (an OCI push
+	// whose manifest names a layer the group served from another member).
+	Group *Request
 }
 
 // Merger is implemented by formats that merge the metadata of a group's

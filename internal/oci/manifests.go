@@ -225,7 +225,7 @@ func (f *Format) putManifest(w http.ResponseWriter, r *format.Request, t target)
 	_, err = f.repos.PutOCIManifest(r.Context(), r.Repo, body, repo.PutOCIManifestOptions{
 		Image: t.image, Digest: d.String(), MediaType: p.mediaType, ArtifactType: p.artifactType,
 		Subject: p.subject, Annotations: p.annotations, Refs: p.refs, Tags: tags,
-		ImmutableTags: s.ImmutableTags,
+		ImmutableTags: s.ImmutableTags, Sources: groupSources(r),
 	})
 	var missing *repo.MissingError
 	switch {
@@ -350,4 +350,27 @@ func (f *Format) deleteManifest(w http.ResponseWriter, r *format.Request, t targ
 	w.Header().Set("Content-Length", "0")
 	w.WriteHeader(http.StatusAccepted)
 	return nil
+}
+
+// groupSources returns, for a push that came through a group, the group's
+// other members the caller may read, nested groups flattened: the
+// registry may have answered the client's blob checks from any of them.
+func groupSources(r *format.Request) []*repo.Repository {
+	if r.Group == nil {
+		return nil
+	}
+	var out []*repo.Repository
+	var walk func(members []*format.Request)
+	walk = func(members []*format.Request) {
+		for _, m := range members {
+			switch {
+			case m.Repo.Type == repo.Group:
+				walk(m.Members)
+			case m.Repo.ID != r.Repo.ID:
+				out = append(out, m.Repo)
+			}
+		}
+	}
+	walk(r.Group.Members)
+	return out
 }

@@ -75,6 +75,12 @@ type PutOCIManifestOptions struct {
 	Tags []string
 	// ImmutableTags refuses to move an existing tag (ErrExists).
 	ImmutableTags bool
+	// Sources are repositories whose blobs the manifest may name without
+	// the image holding them: the other members of the group a push came
+	// through, which the client may have been told have them. A blob one
+	// of them holds (a hosted one under the same image, a proxy anywhere)
+	// is linked into the image.
+	Sources []*Repository
 }
 
 // checkOCIWrite applies the repository's state to an OCI write.
@@ -335,7 +341,7 @@ func (s *Service) PutOCIManifest(ctx context.Context, r *Repository, body []byte
 	m := OCIManifest{RepositoryID: r.ID, Image: o.Image, Blob: staged.Info(), Digest: o.Digest,
 		MediaType: o.MediaType, ArtifactType: o.ArtifactType, Subject: o.Subject, Annotations: o.Annotations}
 	err = s.db.WithOCITx(ctx, func(q meta.OCIQueries) error {
-		refs, err := resolveRefs(ctx, q, r, o.Image, o.Refs)
+		refs, err := resolveRefs(ctx, q, r, o.Image, o.Refs, o.Sources)
 		if err != nil {
 			return err
 		}
@@ -356,7 +362,7 @@ func (s *Service) PutOCIManifest(ctx context.Context, r *Repository, body []byte
 }
 
 // resolveRefs finds each reference in the image.
-func resolveRefs(ctx context.Context, q meta.OCIQueries, r *Repository, image string, refs []OCIRef) ([]meta.OCIReference, error) {
+func resolveRefs(ctx context.Context, q meta.OCIQueries, r *Repository, image string, refs []OCIRef, sources []*Repository) ([]meta.OCIReference, error) {
 	out := make([]meta.OCIReference, 0, len(refs))
 	for _, ref := range refs {
 		info, err := q.BlobByDigest(ctx, ref.Algorithm, ref.Hex)
@@ -374,6 +380,11 @@ func resolveRefs(ctx context.Context, q meta.OCIQueries, r *Repository, image st
 			if found, err = q.OCIBlobLinked(ctx, r.ID, image, info.SHA256); err != nil {
 				return nil, err
 			}
+			if !found {
+				if found, err = linkFromSources(ctx, q, r, image, info.SHA256, sources); err != nil {
+					return nil, err
+				}
+			}
 		}
 		switch {
 		case found:
@@ -383,6 +394,28 @@ func resolveRefs(ctx context.Context, q meta.OCIQueries, r *Repository, image st
 		}
 	}
 	return out, nil
+}
+
+// linkFromSources links a blob into the image when one of sources holds
+// it, and reports whether one did.
+func linkFromSources(ctx context.Context, q meta.OCIQueries, r *Repository, image, sha256 string, sources []*Repository) (bool, error) {
+	for _, src := range sources {
+		var held bool
+		var err error
+		switch src.Type {
+		case Hosted:
+			held, err = q.OCIBlobLinked(ctx, src.ID, image, sha256)
+		case Proxy:
+			held, err = q.BlobLinked(ctx, src.ID, sha256)
+		}
+		if err != nil {
+			return false, err
+		}
+		if held {
+			return true, q.LinkOCIBlob(ctx, r.ID, image, sha256)
+		}
+	}
+	return false, nil
 }
 
 // OCIManifestByDigest returns a manifest of an image by any of its

@@ -85,10 +85,24 @@ func (s *Server) writeThroughGroup(w http.ResponseWriter, r *http.Request, m *mo
 	target := auth.Target{Repository: member.Name, AnonymousRead: member.AnonymousRead, Via: fr.Repo.Name}
 	if err := auth.Authorize(fr.User, target, rt.Permission); err != nil {
 		s.fail(w, r, m, err)
+	} else if sub.Group, err = s.readableGroup(fr); err != nil {
+		s.fail(w, r, m, err)
 	} else if err := rt.Handle(w, &sub); err != nil {
 		s.fail(w, r, m, err)
 	}
 	s.auditRequest(w, r, "artifact."+string(rt.Permission), member.Name, fr.Path)
+}
+
+// readableGroup returns a copy of the group's request with the members the
+// caller may read.
+func (s *Server) readableGroup(fr *format.Request) (*format.Request, error) {
+	g := *fr
+	members, err := s.memberRequests(fr, fr.Repo.Name, 0)
+	if err != nil {
+		return nil, err
+	}
+	g.Members = members
+	return &g, nil
 }
 
 // memberRequests returns the requests for the members of fr's group that
