@@ -169,7 +169,7 @@ func (q queries) PutAsset(ctx context.Context, a *Asset) error {
 		component = a.ComponentID
 	}
 	var created int64
-	err := q.row(ctx, `INSERT INTO assets (repository_id, path, component_id, sha256, size,
+	err := q.returning(ctx, `INSERT INTO assets (repository_id, path, component_id, sha256, size,
 		content_type, uploader, created_at, updated_at, origin_url, origin_etag,
 		origin_last_modified, fetched_at, last_downloaded_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -179,9 +179,9 @@ func (q queries) PutAsset(ctx context.Context, a *Asset) error {
 		origin_url = excluded.origin_url, origin_etag = excluded.origin_etag,
 		origin_last_modified = excluded.origin_last_modified, fetched_at = excluded.fetched_at
 		RETURNING id, created_at`,
-		a.RepositoryID, a.Path, component, a.Blob.SHA256, a.Blob.Size, a.ContentType,
-		a.Uploader, nanos(now), nanos(now), a.OriginURL, a.OriginETag, a.OriginLastModified,
-		nanos(a.FetchedAt), nanos(a.LastDownloadedAt)).Scan(&a.ID, &created)
+		[]any{a.RepositoryID, a.Path, component, a.Blob.SHA256, a.Blob.Size, a.ContentType,
+			a.Uploader, nanos(now), nanos(now), a.OriginURL, a.OriginETag, a.OriginLastModified,
+			nanos(a.FetchedAt), nanos(a.LastDownloadedAt)}, &a.ID, &created)
 	if err != nil {
 		return fmt.Errorf("write asset %s: %w", a.Path, err)
 	}

@@ -25,9 +25,9 @@ func (q queries) AddAuditEvent(ctx context.Context, e *AuditEvent) error {
 	if e.At.IsZero() {
 		e.At = time.Now().UTC()
 	}
-	err := q.row(ctx, `INSERT INTO audit_events (at, actor, action, repository, path, remote,
+	err := q.returning(ctx, `INSERT INTO audit_events (at, actor, action, repository, path, remote,
 		outcome, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
-		nanos(e.At), e.Actor, e.Action, e.Repository, e.Path, e.Remote, e.Outcome, e.Detail).Scan(&e.ID)
+		[]any{nanos(e.At), e.Actor, e.Action, e.Repository, e.Path, e.Remote, e.Outcome, e.Detail}, &e.ID)
 	if err != nil {
 		return fmt.Errorf("record audit event: %w", err)
 	}

@@ -17,6 +17,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	_ "modernc.org/sqlite" // registers the pure-Go "sqlite" driver
 )
@@ -70,6 +71,31 @@ type DB struct {
 	sql     *sql.DB
 	dialect dialect
 	q       queries
+	// writes, for SQLite, lets one write at a time through, in the order
+	// they came: SQLite has one writer, and its own busy handler, which
+	// polls, can leave a writer waiting past any timeout while others
+	// keep taking the lock. nil for databases with row locks.
+	writes chan struct{}
+}
+
+// writeWait bounds the wait for SQLite's write slot.
+const writeWait = time.Minute
+
+// lockWrites waits for the write slot and returns its release.
+func (db *DB) lockWrites(ctx context.Context) (func(), error) {
+	if db.writes == nil {
+		return func() {}, nil
+	}
+	t := time.NewTimer(writeWait)
+	defer t.Stop()
+	select {
+	case db.writes <- struct{}{}:
+		return func() { <-db.writes }, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("waiting to write: %w", ctx.Err())
+	case <-t.C:
+		return nil, fmt.Errorf("database busy: no write slot within %s", writeWait)
+	}
 }
 
 // OpenSQLite opens (creating if needed) the SQLite database at path in WAL
@@ -90,12 +116,12 @@ func OpenSQLite(ctx context.Context, path string) (*DB, error) {
 	// reopening them (with their pragmas) under load: database/sql keeps
 	// only two idle ones by default.
 	db.SetMaxIdleConns(64)
-	return open(ctx, db, sqlite)
+	return open(ctx, db, sqlite, make(chan struct{}, 1))
 }
 
-func open(ctx context.Context, db *sql.DB, d dialect) (*DB, error) {
-	m := &DB{sql: db, dialect: d}
-	m.q = queries{db: db, d: d}
+func open(ctx context.Context, db *sql.DB, d dialect, writes chan struct{}) (*DB, error) {
+	m := &DB{sql: db, dialect: d, writes: writes}
+	m.q = queries{db: db, d: d, lock: m.lockWrites}
 	if err := m.migrate(ctx); err != nil {
 		db.Close()
 		return nil, err
@@ -124,6 +150,11 @@ func (db *DB) Queries() Queries { return db.q }
 // WithTx runs fn in one transaction, committed when fn returns nil and
 // rolled back otherwise.
 func (db *DB) WithTx(ctx context.Context, fn func(q Queries) error) error {
+	unlock, err := db.lockWrites(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	tx, err := db.sql.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin transaction: %w", err)
@@ -153,10 +184,33 @@ type querier interface {
 type queries struct {
 	db querier
 	d  dialect
+	// lock takes the write slot for a statement run outside a
+	// transaction; nil inside one, which holds it already.
+	lock func(context.Context) (func(), error)
 }
 
 func (q queries) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if q.lock != nil {
+		unlock, err := q.lock(ctx)
+		if err != nil {
+			return nil, err
+		}
+		defer unlock()
+	}
 	return q.db.ExecContext(ctx, q.d.rebind(query), args...)
+}
+
+// returning runs a write that returns a row (INSERT ... RETURNING) and
+// scans the row into dest, holding the write slot throughout.
+func (q queries) returning(ctx context.Context, query string, args []any, dest ...any) error {
+	if q.lock != nil {
+		unlock, err := q.lock(ctx)
+		if err != nil {
+			return err
+		}
+		defer unlock()
+	}
+	return q.db.QueryRowContext(ctx, q.d.rebind(query), args...).Scan(dest...)
 }
 
 func (q queries) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {

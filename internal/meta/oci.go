@@ -203,13 +203,13 @@ func scanOCIManifest(s interface{ Scan(...any) error }) (OCIManifest, error) {
 func (q queries) PutOCIManifest(ctx context.Context, m *OCIManifest, refs []OCIReference) (bool, error) {
 	now := nanos(time.Now())
 	var created int64
-	err := q.row(ctx, `INSERT INTO oci_manifests (repository_id, image, sha256, digest,
+	err := q.returning(ctx, `INSERT INTO oci_manifests (repository_id, image, sha256, digest,
 		media_type, artifact_type, subject, annotations, size, created_at, pushed_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (repository_id, image, sha256) DO UPDATE SET pushed_at = excluded.pushed_at
 		RETURNING created_at`,
-		m.RepositoryID, m.Image, m.Blob.SHA256, m.Digest, m.MediaType, m.ArtifactType,
-		m.Subject, m.Annotations, m.Blob.Size, now, now).Scan(&created)
+		[]any{m.RepositoryID, m.Image, m.Blob.SHA256, m.Digest, m.MediaType, m.ArtifactType,
+			m.Subject, m.Annotations, m.Blob.Size, now, now}, &created)
 	if err != nil {
 		return false, fmt.Errorf("record manifest %s in %s: %w", m.Digest, m.Image, err)
 	}

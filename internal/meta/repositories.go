@@ -23,9 +23,9 @@ func scanRepository(s interface{ Scan(...any) error }) (Repository, error) {
 // ErrExists.
 func (q queries) CreateRepository(ctx context.Context, r *Repository) error {
 	now := time.Now().UTC()
-	err := q.row(ctx, `INSERT INTO repositories (name, format, type, settings, created_at, updated_at)
+	err := q.returning(ctx, `INSERT INTO repositories (name, format, type, settings, created_at, updated_at)
 		VALUES (?, ?, ?, ?, ?, ?) RETURNING id`,
-		r.Name, r.Format, r.Type, string(r.Settings), nanos(now), nanos(now)).Scan(&r.ID)
+		[]any{r.Name, r.Format, r.Type, string(r.Settings), nanos(now), nanos(now)}, &r.ID)
 	if isUniqueViolation(err) {
 		return fmt.Errorf("repository %s: %w", r.Name, ErrExists)
 	}

@@ -29,9 +29,9 @@ func scanUser(s interface{ Scan(...any) error }) (User, error) {
 func (q queries) CreateUser(ctx context.Context, u *User) error {
 	u.CreatedAt = time.Now().UTC()
 	u.UpdatedAt = u.CreatedAt
-	err := q.row(ctx, `INSERT INTO users (name, password_hash, admin, created_at, updated_at)
+	err := q.returning(ctx, `INSERT INTO users (name, password_hash, admin, created_at, updated_at)
 		VALUES (?, ?, ?, ?, ?) RETURNING id`,
-		u.Name, u.PasswordHash, u.Admin, nanos(u.CreatedAt), nanos(u.UpdatedAt)).Scan(&u.ID)
+		[]any{u.Name, u.PasswordHash, u.Admin, nanos(u.CreatedAt), nanos(u.UpdatedAt)}, &u.ID)
 	if isUniqueViolation(err) {
 		return fmt.Errorf("user %s: %w", u.Name, ErrExists)
 	}
