@@ -128,6 +128,7 @@ func serve(ctx context.Context, cfg config.Config) error {
 	for _, p := range formats.pruners {
 		collector.AddPruner(p)
 	}
+	collector.OnChange(repos.Changed)
 
 	// Background jobs end with ctx; the database closes only after they
 	// have, so that their last writes (download marks) still land.

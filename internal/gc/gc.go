@@ -113,6 +113,9 @@ type Collector struct {
 
 	// pruners run at the start of every run.
 	pruners []Pruner
+	// changed, when set, hears of each repository whose content a run
+	// changed (OCI manifests pruned): see OnChange.
+	changed func(repositoryID int64)
 
 	// testHookBlob, when set by a test, runs before each blob a run
 	// considers.
@@ -132,6 +135,12 @@ func New(db *meta.DB, blobs *blob.Store, grace time.Duration, log *slog.Logger) 
 // AddPruner makes every run start with p. It is meant for wiring, before
 // the first run.
 func (c *Collector) AddPruner(p Pruner) { c.pruners = append(c.pruners, p) }
+
+// OnChange has fn called, after a run has deleted manifests of a
+// repository, with that repository's id, so that views derived from its
+// content (a group's merged tag list) are made again. Call it before
+// running.
+func (c *Collector) OnChange(fn func(repositoryID int64)) { c.changed = fn }
 
 // newHolder returns a lease holder id unique to this collector.
 func newHolder() string {
@@ -283,6 +292,9 @@ func (c *Collector) pruneOCI(ctx context.Context, olderThan time.Time, dryRun bo
 			ms, err := c.db.PruneOCIManifests(ctx, row.ID, olderThan, dryRun)
 			if err != nil {
 				return nil, fmt.Errorf("repository %s: %w", row.Name, err)
+			}
+			if len(ms) > 0 && !dryRun && c.changed != nil {
+				c.changed(row.ID)
 			}
 			for _, m := range ms {
 				gone[meta.OCIManifestKey{RepositoryID: row.ID, Image: m.Image, SHA256: m.Blob.SHA256}] = true

@@ -137,7 +137,12 @@ func TestOCIGCUntagged(t *testing.T) {
 	// Kept: m1 and m2 (tagged), the tagged index and m3 through it, the
 	// signature of m2 and its own signature. Not: the untagged index, the
 	// referrer of a missing subject.
+	var changed []int64
+	c.OnChange(func(id int64) { changed = append(changed, id) })
 	dry := run(t, c, true)
+	if len(changed) != 0 {
+		t.Errorf("a dry run reported changes to %v", changed)
+	}
 	want := names(idx, lost)
 	if !slices.Equal(dry.Manifests, want) || dry.ManifestsDeleted != 2 {
 		t.Errorf("dry run manifests = %v, want %v", dry.Manifests, want)
@@ -146,6 +151,9 @@ func TestOCIGCUntagged(t *testing.T) {
 	rep := run(t, c, false)
 	if !slices.Equal(rep.Manifests, want) {
 		t.Errorf("manifests deleted = %v, want %v", rep.Manifests, want)
+	}
+	if !slices.Equal(changed, []int64{r.ID}) {
+		t.Errorf("changes reported for %v, want only %d (containers)", changed, r.ID)
 	}
 	wantReport(t, rep, map[string]int64{idx: 5, lost: int64(len("signature of nothing"))})
 	for _, sha := range []string{m1, m2, m3, tagged, sig, sigsig, shared, only3, keptElsewhere} {

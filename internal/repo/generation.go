@@ -15,6 +15,10 @@ func (s *Service) Generation(id int64) uint64 {
 	return s.gens[id]
 }
 
+// Changed raises repository id's generation for a change made to its
+// content without the service: garbage collection pruning its manifests.
+func (s *Service) Changed(id int64) { s.changed(id) }
+
 // changed raises repository id's generation. Writers defer it, so that it
 // runs after their transaction has committed: a view derived from data
 // read before the commit then always carries an older generation.
