@@ -224,13 +224,21 @@ func (s *Service) Users(ctx context.Context, after string, limit int) ([]User, e
 	if err != nil {
 		return nil, err
 	}
+	ids := make([]int64, len(rows))
+	for i, row := range rows {
+		ids[i] = row.ID
+	}
+	grants, err := s.db.Queries().GrantsOfUsers(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
 	out := make([]User, 0, len(rows))
 	for _, row := range rows {
-		v, err := s.view(ctx, row)
-		if err != nil {
-			return nil, err
+		g := grants[row.ID]
+		if g == nil {
+			g = []meta.Grant{}
 		}
-		out = append(out, v)
+		out = append(out, User{Name: row.Name, Admin: row.Admin, Permissions: g, CreatedAt: row.CreatedAt})
 	}
 	return out, nil
 }

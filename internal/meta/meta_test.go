@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -279,6 +280,52 @@ func TestUsers(t *testing.T) {
 	}
 	if _, err := q.User(ctx, "nobody"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("User(nobody): %v, want ErrNotFound", err)
+	}
+}
+
+func TestGrantsOfUsers(t *testing.T) {
+	ctx := context.Background()
+	q := openTest(t).Queries()
+	for _, name := range []string{"files", "docs"} {
+		if err := q.CreateRepository(ctx, &Repository{Name: name, Format: "raw", Type: "hosted", Settings: []byte("{}")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	users := map[string]*User{}
+	for _, name := range []string{"a", "b", "none"} {
+		u := &User{Name: name, PasswordHash: "h"}
+		if err := q.CreateUser(ctx, u); err != nil {
+			t.Fatal(err)
+		}
+		users[name] = u
+	}
+	if err := q.SetGrants(ctx, users["a"].ID, []Grant{{Repository: "files", Actions: []string{"read", "write"}}, {Repository: "docs", Actions: []string{"read"}}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.SetGrants(ctx, users["b"].ID, []Grant{{Repository: "docs", Actions: []string{"read"}}}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := q.GrantsOfUsers(ctx, []int64{users["a"].ID, users["b"].ID, users["none"].ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"a", "b", "none"} {
+		want, err := q.Grants(ctx, users[name].ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(want) == 0 {
+			want = nil
+		}
+		if !reflect.DeepEqual(got[users[name].ID], want) {
+			t.Errorf("grants of %s = %+v, want %+v", name, got[users[name].ID], want)
+		}
+	}
+	if len(got[users["a"].ID]) != 2 {
+		t.Errorf("grants of a = %+v, want 2", got[users["a"].ID])
+	}
+	if got, err := q.GrantsOfUsers(ctx, nil); err != nil || len(got) != 0 {
+		t.Errorf("no users: %v, %v", got, err)
 	}
 }
 

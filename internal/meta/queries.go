@@ -43,6 +43,9 @@ type Queries interface {
 	DeleteUser(ctx context.Context, name string) error
 	SetGrants(ctx context.Context, userID int64, grants []Grant) error
 	Grants(ctx context.Context, userID int64) ([]Grant, error)
+	// GrantsOfUsers returns the grants of each of the users, by id, in one
+	// query; a user without grants has none in the map.
+	GrantsOfUsers(ctx context.Context, userIDs []int64) (map[int64][]Grant, error)
 
 	CreateToken(ctx context.Context, t *Token) error
 	TokenBySecretHash(ctx context.Context, hash string) (Token, error)

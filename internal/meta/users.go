@@ -119,6 +119,37 @@ func (q queries) SetGrants(ctx context.Context, userID int64, grants []Grant) er
 }
 
 // Grants returns a user's permissions, by repository name.
+func (q queries) GrantsOfUsers(ctx context.Context, userIDs []int64) (map[int64][]Grant, error) {
+	out := map[int64][]Grant{}
+	if len(userIDs) == 0 {
+		return out, nil
+	}
+	args := make([]any, len(userIDs))
+	for i, id := range userIDs {
+		args[i] = id
+	}
+	rows, err := q.query(ctx, `SELECT p.user_id, r.name, p.actions FROM permissions p
+		JOIN repositories r ON r.id = p.repository_id
+		WHERE p.user_id IN (?`+strings.Repeat(", ?", len(userIDs)-1)+`) ORDER BY p.user_id, r.name`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("read permissions: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id int64
+		var g Grant
+		var actions string
+		if err := rows.Scan(&id, &g.Repository, &actions); err != nil {
+			return nil, fmt.Errorf("scan permission: %w", err)
+		}
+		if actions != "" {
+			g.Actions = strings.Split(actions, ",")
+		}
+		out[id] = append(out[id], g)
+	}
+	return out, rows.Err()
+}
+
 func (q queries) Grants(ctx context.Context, userID int64) ([]Grant, error) {
 	rows, err := q.query(ctx, `SELECT r.name, p.actions FROM permissions p
 		JOIN repositories r ON r.id = p.repository_id WHERE p.user_id = ? ORDER BY r.name`, userID)
