@@ -106,8 +106,11 @@ func (s *Service) Update(ctx context.Context, r *Repository) error {
 	if err != nil {
 		return err
 	}
-	defer s.forget(r.Name)
+	// Deferred calls run last first: the definition is forgotten before
+	// the generation moves, so that no view stamped with the new
+	// generation can have been made from the old definition.
 	defer s.changed(old.ID)
+	defer s.forget(r.Name)
 	if err := s.db.Queries().UpdateRepository(ctx, &row); err != nil {
 		return err
 	}

@@ -135,7 +135,11 @@ func (s *Server) serveMerged(w http.ResponseWriter, rt format.Route, fr *format.
 	key := mergedKey(fr, variant)
 	stamp := s.generations(fr)
 	now := time.Now()
-	if mv := s.merged.get(key, stamp, now); mv != nil {
+	// A client that asks for revalidation (pip does, for every page) gets
+	// a new merge, in which proxy members may revalidate; it is kept for
+	// the others.
+	revalidate := wantsRevalidation(fr.Header)
+	if mv := s.merged.get(key, stamp, now); mv != nil && !revalidate {
 		mv.serve(w, fr.Request)
 		return nil
 	}
@@ -152,7 +156,17 @@ func (s *Server) serveMerged(w http.ResponseWriter, rt format.Route, fr *format.
 		}
 		// That merge gave nothing to keep: merge for this request.
 	} else {
+		// done runs once the view is kept or known not to be, before this
+		// request's own client is served: a slow reader must not hold up
+		// the requests waiting for the view. The deferred call covers the
+		// failures.
+		var once sync.Once
+		end := done
+		done = func() { once.Do(end) }
 		defer done()
+	}
+	if done == nil {
+		done = func() {}
 	}
 	c, err := format.Capture(rt.Handle, fr)
 	if err != nil {
@@ -168,7 +182,7 @@ func (s *Server) serveMerged(w http.ResponseWriter, rt format.Route, fr *format.
 		w.Write(c.Body) //nolint:errcheck // the client went away
 		return nil
 	}
-	if until, ok := fresh.Until(); ok {
+	if until, ok := fresh.Until(); ok && s.definitionsCurrent(fr) {
 		if !until.IsZero() && until.Before(mv.expires) {
 			mv.expires = until
 		}
@@ -176,8 +190,40 @@ func (s *Server) serveMerged(w http.ResponseWriter, rt format.Route, fr *format.
 			s.merged.put(mv)
 		}
 	}
+	done()
 	mv.serve(w, fr.Request)
 	return nil
+}
+
+// definitionsCurrent reports whether the definitions of the group and its
+// members that a merge used are still the current ones: one changed while
+// the merge ran (a member taken offline) must not be kept under the stamp
+// taken after that change.
+func (s *Server) definitionsCurrent(fr *format.Request) bool {
+	now, err := s.repos.Get(fr.Context(), fr.Repo.Name)
+	if err != nil || now != fr.Repo {
+		return false
+	}
+	for _, m := range fr.Members {
+		if !s.definitionsCurrent(m) {
+			return false
+		}
+	}
+	return true
+}
+
+// wantsRevalidation reports whether a request's Cache-Control asks that
+// nothing kept be answered without revalidation.
+func wantsRevalidation(h http.Header) bool {
+	for _, v := range h.Values("Cache-Control") {
+		for _, d := range strings.Split(v, ",") {
+			d = strings.ToLower(strings.TrimSpace(d))
+			if d == "no-cache" || d == "max-age=0" {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // serve answers r with the kept answer, honouring its conditional and
@@ -188,6 +234,14 @@ func (mv *mergedView) serve(w http.ResponseWriter, r *http.Request) {
 		h[k] = vs
 	}
 	modified, _ := http.ParseTime(mv.header.Get("Last-Modified"))
+	if mv.header.Get("Content-Encoding") != "" {
+		// The encoded and plain forms may share an ETag: a range of one
+		// must never be joined to the other, so an encoded answer comes
+		// whole.
+		r = r.Clone(r.Context())
+		r.Header.Del("Range")
+		r.Header.Del("If-Range")
+	}
 	http.ServeContent(w, r, "", modified, bytes.NewReader(mv.body))
 }
 

@@ -157,8 +157,14 @@ func TestMergedViewsAreKeptUntilAMemberChanges(t *testing.T) {
 	}
 	f.delay = 0
 
+	// A client asking for revalidation gets a new merge, kept for others.
+	if resp := do("admin", "GET", "g/merged/x", "", "Cache-Control", "max-age=0"); resp.StatusCode != http.StatusOK || f.merges.Load() != 7 {
+		t.Errorf("Cache-Control: max-age=0 = %d after %d merges, want a new merge (7)", resp.StatusCode, f.merges.Load())
+	}
+	read("admin", "B3", 7)
+
 	// A format that declines keeping is merged every time.
 	f.keep = false
-	read("admin", "B3", 7)
 	read("admin", "B3", 8)
+	read("admin", "B3", 9)
 }
