@@ -85,9 +85,16 @@ func (s *Server) writeThroughGroup(w http.ResponseWriter, r *http.Request, m *mo
 	target := auth.Target{Repository: member.Name, AnonymousRead: member.AnonymousRead, Via: fr.Repo.Name}
 	if err := auth.Authorize(fr.User, target, rt.Permission); err != nil {
 		s.fail(w, r, m, err)
-	} else if sub.Group, err = s.readableGroup(fr); err != nil {
-		s.fail(w, r, m, err)
-	} else if err := rt.Handle(w, &sub); err != nil {
+		s.auditRequest(w, r, "artifact."+string(rt.Permission), member.Name, fr.Path)
+		return
+	}
+	// The other members only help (an OCI push naming layers they hold):
+	// a write that cannot list them goes on without.
+	if sub.Group, err = s.readableGroup(fr); err != nil {
+		s.log.WarnContext(r.Context(), "group members unavailable to a write", "group", fr.Repo.Name, "error", err)
+		sub.Group = nil
+	}
+	if err := rt.Handle(w, &sub); err != nil {
 		s.fail(w, r, m, err)
 	}
 	s.auditRequest(w, r, "artifact."+string(rt.Permission), member.Name, fr.Path)
