@@ -197,15 +197,19 @@ func (s *Service) get(ctx context.Context, r *repo.Repository, it Item) (Respons
 		}
 		return Response{}, fmt.Errorf("%s is not cached and proxy repository %s is offline: %w", it.Path, r.Name, repo.ErrNotFound)
 	}
-	// What follows is fetched now, or found missing now or recently: it
-	// holds for negativeCacheTTL at most, and metadata for metadataMaxAge.
+	if !have {
+		if till, missing := s.believedMissing(k, now); missing {
+			// Known missing: that holds until the remembered 404 expires.
+			holdsUntil(ctx, till)
+			return Response{}, fmt.Errorf("%s: not found upstream (remembered for up to %s): %w",
+				it.Path, time.Duration(u.settings.NegativeCacheTTL), repo.ErrNotFound)
+		}
+	}
+	// What follows is fetched now, or found missing now: it holds for
+	// negativeCacheTTL at most, and metadata for metadataMaxAge.
 	holdsUntil(ctx, now.Add(time.Duration(u.settings.NegativeCacheTTL)))
 	if it.Mutable {
 		holdsUntil(ctx, now.Add(time.Duration(u.settings.MetadataMaxAge)))
-	}
-	if !have && s.believedMissing(k, now) {
-		return Response{}, fmt.Errorf("%s: not found upstream (remembered for up to %s): %w",
-			it.Path, time.Duration(u.settings.NegativeCacheTTL), repo.ErrNotFound)
 	}
 	if !s.inFlight(k) {
 		// A flight for the item may have ended between the lookup above
@@ -321,16 +325,17 @@ func (s *Service) forceRevalidation(k key, it Item, settings repo.ProxySettings,
 	return true
 }
 
-// believedMissing reports whether the upstream said 404 for k recently.
-func (s *Service) believedMissing(k key, now time.Time) bool {
+// believedMissing reports whether the upstream said 404 for k recently,
+// and until when that is believed.
+func (s *Service) believedMissing(k key, now time.Time) (time.Time, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	till, ok := s.notFound[k]
 	if ok && now.After(till) {
 		delete(s.notFound, k)
-		return false
+		return time.Time{}, false
 	}
-	return ok
+	return till, ok
 }
 
 // Forget drops what the cache remembers of a repository's upstream and

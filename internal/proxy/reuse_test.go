@@ -48,4 +48,7 @@ func TestHeldBytesAreNotFetchedAgain(t *testing.T) {
 	if _, _, err := e.read(ctx, r, Item{Path: "five/blobs/x", Expect: sized, Whole: true}); err == nil {
 		t.Error("bytes of another size were taken for the item")
 	}
+	if n := e.count("/five/blobs/x"); n != 1 {
+		t.Errorf("an item of another size was asked upstream %d times, want once", n)
+	}
 }
