@@ -43,42 +43,44 @@ func (f *Format) Merges(r *http.Request, path string) bool {
 
 // memberDoc is one member's maven-metadata.xml as it answered.
 type memberDoc struct {
-	body     []byte
-	doc      Metadata
-	modified time.Time
+	body []byte
+	doc  Metadata
 }
 
 // getMerged serves a group's maven-metadata.xml, or one of its checksums,
 // merged from the members' documents.
 func (f *Format) getMerged(w http.ResponseWriter, r *format.Request, t target) error {
-	body, updated, err := f.mergedMetadata(r, t.path)
+	body, err := f.mergedMetadata(r, t.path)
 	if err != nil {
 		return err
 	}
+	// No Last-Modified: the newest member's time does not move when a
+	// member leaves or loses versions, and If-Modified-Since would then
+	// answer 304 for a changed document. The ETag, of the merged bytes,
+	// always moves.
 	d := blob.DigestBytes(body)
 	if t.checksum != "" {
-		serveChecksum(w, r, d.Get(t.checksum), updated)
+		serveChecksum(w, r, d.Get(t.checksum), time.Time{})
 		return nil
 	}
 	h := w.Header()
 	h.Set("Content-Type", "application/xml")
 	h.Set("ETag", `"`+d.SHA1+`"`)
 	setChecksumHeaders(h, d.Digests)
-	http.ServeContent(w, r.Request, metadataName, updated, bytes.NewReader(body))
+	http.ServeContent(w, r.Request, metadataName, time.Time{}, bytes.NewReader(body))
 	return nil
 }
 
-// mergedMetadata returns the merged document at p for the group r, with
-// the time it last changed.
-func (f *Format) mergedMetadata(r *format.Request, p string) ([]byte, time.Time, error) {
+// mergedMetadata returns the merged document at p for the group r.
+func (f *Format) mergedMetadata(r *format.Request, p string) ([]byte, error) {
 	docs, err := f.memberDocs(r, p)
 	if err != nil {
-		return nil, time.Time{}, err
+		return nil, err
 	}
 	if IsSnapshot(lastSegment(strings.TrimSuffix(p, metadataName))) {
 		// A snapshot version's builds are those of one repository: mixing
 		// two members' lists could name files neither of them holds.
-		return docs[0].body, docs[0].modified, nil
+		return docs[0].body, nil
 	}
 	return mergeDocs(docs)
 }
@@ -161,7 +163,6 @@ func (f *Format) captureDoc(m *format.Request, p string) (_ memberDoc, err error
 		}
 		return memberDoc{}, err
 	}
-	d.modified, _ = http.ParseTime(c.Header.Get("Last-Modified"))
 	return d, nil
 }
 
@@ -175,16 +176,12 @@ func isNotFound(err error) bool {
 // united and put in Maven's order, latest and release computed again from
 // them and lastUpdated set to the newest; plugins are united by prefix, the
 // first member naming a prefix winning.
-func mergeDocs(docs []memberDoc) ([]byte, time.Time, error) {
+func mergeDocs(docs []memberDoc) ([]byte, error) {
 	out := &Metadata{}
 	var versions []string
 	var lastUpdated string
-	var modified time.Time
 	for _, d := range docs {
 		m := d.doc
-		if d.modified.After(modified) {
-			modified = d.modified
-		}
 		if out.GroupID == "" {
 			out.GroupID = m.GroupID
 		}
@@ -232,13 +229,9 @@ func mergeDocs(docs []memberDoc) ([]byte, time.Time, error) {
 	if out.Plugins != nil {
 		slices.SortFunc(out.Plugins.List, func(a, b Plugin) int { return strings.Compare(a.Prefix, b.Prefix) })
 	}
-	if t, err := time.Parse(lastUpdatedLayout, lastUpdated); err == nil {
-		// lastUpdated has second precision, like Last-Modified.
-		modified = t
-	}
 	body, err := out.encode()
 	if err != nil {
-		return nil, time.Time{}, fmt.Errorf("encoding merged maven-metadata.xml: %w", err)
+		return nil, fmt.Errorf("encoding merged maven-metadata.xml: %w", err)
 	}
-	return body, modified, nil
+	return body, nil
 }

@@ -276,6 +276,11 @@ func TestGroupWithProxyMember(t *testing.T) {
 	if status, msg, _ := e.do(t, "GET", "cgrp/org/example/bad/maven-metadata.xml", ""); status != http.StatusBadGateway {
 		t.Errorf("group of a proxy answering no document = %d %s, want 502", status, msg)
 	}
+	// The merged document has no Last-Modified, which a member leaving
+	// would not move: revalidation goes by its ETag.
+	if _, _, h := e.do(t, "GET", "pgrp/org/example/lib/maven-metadata.xml", ""); h.Get("Last-Modified") != "" || h.Get("ETag") == "" {
+		t.Errorf("merged document's Last-Modified %q, ETag %q", h.Get("Last-Modified"), h.Get("ETag"))
+	}
 	// A range of an artifact not yet cached is answered as a range.
 	if status, part, _ := e.do(t, "GET", "central/org/example/lib/1.0/lib-1.0.jar", "", "Range", "bytes=2-4"); status != http.StatusPartialContent || part != "234" {
 		t.Errorf("cold Range through a proxy = %d %q, want 206 \"234\"", status, part)
