@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -89,12 +90,22 @@ func (s *Service) CreateToken(ctx context.Context, p *Principal, name string, ex
 	return v, nil
 }
 
-// Tokens lists p's tokens, without their secrets.
-func (s *Service) Tokens(ctx context.Context, p *Principal) ([]Token, error) {
+// Tokens lists up to limit of the caller's tokens, newest first, after
+// the token whose Cursor is after ("" for the first page).
+func (s *Service) Tokens(ctx context.Context, p *Principal, after string, limit int) ([]Token, error) {
 	if p == nil {
 		return nil, ErrUnauthenticated
 	}
-	rows, err := s.db.Queries().Tokens(ctx, p.ID)
+	var cursor meta.TokenCursor
+	if after != "" {
+		at, id, ok := strings.Cut(after, "_")
+		n, err := strconv.ParseInt(at, 10, 64)
+		if !ok || err != nil || id == "" {
+			return nil, fmt.Errorf("%w: after %q is not a token list cursor", ErrInvalid, after)
+		}
+		cursor = meta.TokenCursor{CreatedAt: time.Unix(0, n), ID: id}
+	}
+	rows, err := s.db.Queries().Tokens(ctx, p.ID, cursor, limit)
 	if err != nil {
 		return nil, err
 	}
@@ -103,6 +114,11 @@ func (s *Service) Tokens(ctx context.Context, p *Principal) ([]Token, error) {
 		out = append(out, tokenView(t))
 	}
 	return out, nil
+}
+
+// Cursor is the value of ?after= that lists the tokens after t.
+func (t Token) Cursor() string {
+	return strconv.FormatInt(t.CreatedAt.UnixNano(), 10) + "_" + t.ID
 }
 
 // RevokeToken deletes one of p's tokens; it stops working at once.

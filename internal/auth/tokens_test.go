@@ -3,6 +3,7 @@ package auth_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -59,5 +60,47 @@ func TestReservedUserNames(t *testing.T) {
 	}
 	if err := auth.ValidUserName("ci-bot"); err != nil {
 		t.Errorf("ci-bot: %v", err)
+	}
+}
+
+// TestTokenPages lists tokens a page at a time, newest first, each once.
+func TestTokenPages(t *testing.T) {
+	s, _, dir := newService(t)
+	ctx := context.Background()
+	if _, err := s.Bootstrap(ctx, dir, "admin-password"); err != nil {
+		t.Fatal(err)
+	}
+	admin, err := s.CheckPassword(ctx, "admin", "admin-password")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var made []string
+	for _, name := range []string{"t1", "t2", "t3", "t4", "t5"} {
+		tok, err := s.CreateToken(ctx, admin, name, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		made = append([]string{tok.Name}, made...) // newest first
+	}
+	var got []string
+	after := ""
+	for range 10 {
+		page, err := s.Tokens(ctx, admin, after, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, tok := range page {
+			got = append(got, tok.Name)
+		}
+		if len(page) < 2 {
+			break
+		}
+		after = page[len(page)-1].Cursor()
+	}
+	if strings.Join(got, " ") != strings.Join(made, " ") {
+		t.Errorf("pages of 2 listed %v, want %v", got, made)
+	}
+	if _, err := s.Tokens(ctx, admin, "not-a-cursor", 2); !errors.Is(err, auth.ErrInvalid) {
+		t.Errorf("a malformed cursor: %v, want ErrInvalid", err)
 	}
 }

@@ -49,7 +49,7 @@ type Queries interface {
 
 	CreateToken(ctx context.Context, t *Token) error
 	TokenBySecretHash(ctx context.Context, hash string) (Token, error)
-	Tokens(ctx context.Context, userID int64) ([]Token, error)
+	Tokens(ctx context.Context, userID int64, after TokenCursor, limit int) ([]Token, error)
 	DeleteToken(ctx context.Context, userID int64, id string) error
 	TouchToken(ctx context.Context, id string, at time.Time) error
 

@@ -66,9 +66,26 @@ func (q queries) UserByID(ctx context.Context, id int64) (User, error) {
 }
 
 // Tokens lists a user's tokens, newest first.
-func (q queries) Tokens(ctx context.Context, userID int64) ([]Token, error) {
-	rows, err := q.query(ctx, `SELECT `+tokenColumns+` FROM tokens WHERE user_id = ?
-		ORDER BY created_at DESC, id`, userID)
+// TokenCursor is where a page of tokens starts: after the token created
+// at CreatedAt with ID, in the order newest first, then by id. The zero
+// cursor starts at the newest.
+type TokenCursor struct {
+	CreatedAt time.Time
+	ID        string
+}
+
+func (q queries) Tokens(ctx context.Context, userID int64, after TokenCursor, limit int) ([]Token, error) {
+	var rows *sql.Rows
+	var err error
+	if after.ID == "" {
+		rows, err = q.query(ctx, `SELECT `+tokenColumns+` FROM tokens WHERE user_id = ?
+			ORDER BY created_at DESC, id LIMIT ?`, userID, limit)
+	} else {
+		at := nanos(after.CreatedAt)
+		rows, err = q.query(ctx, `SELECT `+tokenColumns+` FROM tokens WHERE user_id = ?
+			AND (created_at < ? OR (created_at = ? AND id > ?))
+			ORDER BY created_at DESC, id LIMIT ?`, userID, at, at, after.ID, limit)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("list tokens: %w", err)
 	}

@@ -82,11 +82,15 @@ func (s *Server) apiDeleteUser(w http.ResponseWriter, r *http.Request, _ *auth.P
 }
 
 func (s *Server) apiListTokens(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
-	tokens, err := s.auth.Tokens(r.Context(), p)
+	pr, err := readPage(r)
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"items": tokens, "next": ""})
+	tokens, err := s.auth.Tokens(r.Context(), p, pr.after, pr.limit)
+	if err != nil {
+		return err
+	}
+	writePage(w, pr, tokens, auth.Token.Cursor)
 	return nil
 }
 
