@@ -51,23 +51,13 @@ type Listing struct {
 // ErrNotFound.
 func ListFolder(r *Request, repos *repo.Service, folder string) (Listing, error) {
 	l := Listing{Path: folder, Children: []Entry{}}
-	// Folders are remembered in a set rather than by the last one seen: a
-	// database whose collation is not byte order may interleave "sub/..."
-	// with "sub-x" and would otherwise list "sub" twice.
-	dirs := map[string]bool{}
-	// TODO: the listing reads every path under the folder, not only its
-	// direct children; a folder with very many files below it lists slowly.
-	err := repos.AssetsUnder(r.Context(), r.Repo, folder, func(a repo.Asset) error {
-		rest := strings.TrimPrefix(a.Path, folder)
-		if dir, _, isDir := strings.Cut(rest, "/"); isDir {
-			if !dirs[dir] {
-				l.Children = append(l.Children, Entry{Name: dir, Type: "dir"})
-				dirs[dir] = true
-			}
+	err := repos.FolderEntries(r.Context(), r.Repo, folder, func(dir string, a *repo.Asset) error {
+		if a == nil {
+			l.Children = append(l.Children, Entry{Name: dir, Type: "dir"})
 			return nil
 		}
 		l.Children = append(l.Children, Entry{
-			Name: rest, Type: "file", Size: a.Blob.Size, SHA256: a.Blob.SHA256,
+			Name: strings.TrimPrefix(a.Path, folder), Type: "file", Size: a.Blob.Size, SHA256: a.Blob.SHA256,
 			LastModified: a.UpdatedAt.UTC().Format(time.RFC3339),
 		})
 		return nil

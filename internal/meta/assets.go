@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"arca/internal/blob"
@@ -227,6 +228,73 @@ func (q queries) AssetsUnder(ctx context.Context, repositoryID int64, prefix str
 		}
 	}
 	return rows.Err()
+}
+
+// folderBatch is how many paths FolderEntries reads at a time.
+const folderBatch = 256
+
+// FolderEntries seeks through the folder rather than scanning it: after a
+// sub-folder "dir/" it goes on from "dir0" ('0' follows '/'), the first
+// path past everything under it in byte order, which is SQLite's order
+// for TEXT (a PostgreSQL column would need COLLATE "C" for the same).
+func (q queries) FolderEntries(ctx context.Context, repositoryID int64, folder string, fn func(dir string, a *Asset) error) error {
+	end, bounded := prefixEnd(folder)
+	from := folder
+	for {
+		query := `SELECT ` + assetColumns + assetFrom + `WHERE a.repository_id = ? AND a.path >= ?`
+		args := []any{repositoryID, from}
+		if bounded {
+			query += ` AND a.path < ?`
+			args = append(args, end)
+		}
+		batch, err := q.assets(ctx, query+` ORDER BY a.path LIMIT ?`, append(args, folderBatch)...)
+		if err != nil {
+			return fmt.Errorf("list folder %s: %w", folder, err)
+		}
+		if len(batch) == 0 {
+			return nil
+		}
+		next, jumped := from, false
+		for _, a := range batch {
+			rest := strings.TrimPrefix(a.Path, folder)
+			if dir, _, isDir := strings.Cut(rest, "/"); isDir {
+				if err := fn(dir, nil); err != nil {
+					return err
+				}
+				next, jumped = folder+dir+"0", true
+				break
+			}
+			if err := fn("", &a); err != nil {
+				return err
+			}
+			next = a.Path + "\x00"
+		}
+		if !jumped && len(batch) < folderBatch {
+			return nil
+		}
+		if next <= from {
+			return fmt.Errorf("list folder %s: no progress after %q", folder, from)
+		}
+		from = next
+	}
+}
+
+// assets runs a query of asset rows.
+func (q queries) assets(ctx context.Context, query string, args ...any) ([]Asset, error) {
+	rows, err := q.query(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Asset
+	for rows.Next() {
+		a, err := scanAsset(rows)
+		if err != nil {
+			return nil, fmt.Errorf("scan asset: %w", err)
+		}
+		out = append(out, a)
+	}
+	return out, rows.Err()
 }
 
 // LeastRecentlyUsed returns up to limit assets of a repository, those

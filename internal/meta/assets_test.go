@@ -3,7 +3,9 @@ package meta
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -211,6 +213,57 @@ func TestAssetsUnder(t *testing.T) {
 	err := q.AssetsUnder(ctx, r.ID, "", func(Asset) error { calls++; return stop })
 	if !errors.Is(err, stop) || calls != 1 {
 		t.Errorf("fn error: got %v after %d calls, want stop after 1", err, calls)
+	}
+}
+
+func TestFolderEntries(t *testing.T) {
+	ctx := context.Background()
+	q := openTest(t).Queries()
+	r := mustRepo(t, q, "files")
+	other := mustRepo(t, q, "other")
+	paths := []string{"a.txt", "dir-x", "dir/one", "dir/sub/two", "dir.y", "dir0file", "e/f", "x\xff/1", "x\xff\xff"}
+	// More files than a batch, in a folder and beside folders, so that
+	// reading goes on across batches and past folders.
+	for i := range folderBatch + 44 {
+		paths = append(paths, fmt.Sprintf("big/%04d", i), fmt.Sprintf("dir/sub/deep/%04d", i))
+	}
+	for _, p := range paths {
+		mustAsset(t, q, r.ID, p, infoOf(p))
+	}
+	mustAsset(t, q, other.ID, "c/only-other", infoOf("o"))
+	list := func(folder string) []string {
+		t.Helper()
+		var got []string
+		err := q.FolderEntries(ctx, r.ID, folder, func(dir string, a *Asset) error {
+			if a == nil {
+				got = append(got, dir+"/")
+			} else {
+				if a.RepositoryID != r.ID || a.Blob != infoOf(a.Path) {
+					t.Errorf("asset %q has wrong fields: %+v", a.Path, a)
+				}
+				got = append(got, strings.TrimPrefix(a.Path, folder))
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	if got, want := list(""), []string{"a.txt", "big/", "dir-x", "dir.y", "dir/", "dir0file", "e/", "x\xff/", "x\xff\xff"}; !slices.Equal(got, want) {
+		t.Errorf("root = %q, want %q", got, want)
+	}
+	if got, want := list("dir/"), []string{"one", "sub/"}; !slices.Equal(got, want) {
+		t.Errorf("dir/ = %q, want %q", got, want)
+	}
+	if got, want := list("dir/sub/"), []string{"deep/", "two"}; !slices.Equal(got, want) {
+		t.Errorf("dir/sub/ = %q, want %q", got, want)
+	}
+	if got := list("big/"); len(got) != folderBatch+44 || got[0] != "0000" || got[len(got)-1] != fmt.Sprintf("%04d", folderBatch+43) {
+		t.Errorf("big/ lists %d files from %q", len(got), got[:1])
+	}
+	if got := list("c/"); len(got) != 0 {
+		t.Errorf("another repository's folder: %q", got)
 	}
 }
 

@@ -30,6 +30,10 @@ type Queries interface {
 	PutAsset(ctx context.Context, a *Asset) error
 	DeleteAsset(ctx context.Context, repositoryID int64, path string) (Asset, error)
 	AssetsUnder(ctx context.Context, repositoryID int64, prefix string, fn func(Asset) error) error
+	// FolderEntries calls fn, in path order, for each entry directly under
+	// folder: a file with its asset, or a sub-folder by name (asset nil),
+	// reading past each sub-folder's content instead of through it.
+	FolderEntries(ctx context.Context, repositoryID int64, folder string, fn func(dir string, a *Asset) error) error
 	TouchAsset(ctx context.Context, id int64, at time.Time) error
 	SetFetched(ctx context.Context, id int64, at time.Time) error
 	LeastRecentlyUsed(ctx context.Context, repositoryID int64, limit int) ([]Asset, error)

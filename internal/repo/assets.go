@@ -276,6 +276,14 @@ func (s *Service) PruneAssets(ctx context.Context, r *Repository, paths []string
 	})
 }
 
+// FolderEntries calls fn, in path order, for each entry directly under
+// folder ("" for the root, else a path ending in "/"): a file with its
+// asset, or a sub-folder by name with a nil asset. Its cost follows the
+// number of entries, not of the files below them.
+func (s *Service) FolderEntries(ctx context.Context, r *Repository, folder string, fn func(dir string, a *Asset) error) error {
+	return s.db.Queries().FolderEntries(ctx, r.ID, folder, fn)
+}
+
 // AssetsUnder calls fn, in path order, for each asset whose path starts
 // with prefix.
 func (s *Service) AssetsUnder(ctx context.Context, r *Repository, prefix string, fn func(Asset) error) error {
