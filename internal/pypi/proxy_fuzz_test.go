@@ -1,6 +1,7 @@
 package pypi
 
 import (
+	"encoding/json"
 	"net/url"
 	"strings"
 	"testing"
@@ -130,6 +131,56 @@ func FuzzParseHTMLPage(f *testing.F) {
 			}
 			if u.Fragment != "" || strings.Contains(fl.URL, "#") {
 				t.Errorf("file %q: URL %q has a fragment", fl.Filename, fl.URL)
+			}
+		}
+	})
+}
+
+// FuzzRewriteJSONDoc rewrites arbitrary JSON API documents as a proxy
+// does with an upstream's: it must not panic, what it returns must be
+// JSON, and no file link may be left pointing anywhere but at arca.
+func FuzzRewriteJSONDoc(f *testing.F) {
+	f.Add(`{"info":{"name":"Demo","version":"1.0"},"urls":[{"filename":"demo-1.0.tar.gz","url":"https://files.example/demo-1.0.tar.gz"}],"releases":{"1.0":[{"filename":"demo-1.0.tar.gz","url":"https://files.example/x"}],"0.5":null}}`)
+	f.Add(`{"info":null,"urls":null,"releases":{}}`)
+	f.Add(`{"info":{"version":null},"urls":[{"url":"x"}]}`)
+	f.Add(`{"releases":{"1":[null]},"last_serial":1e400}`)
+	const arca = "http://arca.test/repository/pp/"
+	f.Fuzz(func(t *testing.T, s string) {
+		var doc map[string]json.RawMessage
+		if json.Unmarshal([]byte(s), &doc) != nil || doc == nil {
+			return
+		}
+		b, err := rewriteJSONDoc(doc, arca+"pypi/demo/", func(name string) string { return arca + "packages/" + url.PathEscape(name) })
+		if err != nil {
+			return
+		}
+		if !json.Valid(b) {
+			t.Fatalf("rewritten document is not JSON: %s", b)
+		}
+		// Keys as clients read them: exactly (Go's struct decoding would
+		// match "Releases" too).
+		var top map[string]json.RawMessage
+		if err := json.Unmarshal(b, &top); err != nil {
+			t.Fatalf("rewritten document is no object: %v", err)
+		}
+		type file = map[string]json.RawMessage
+		var files, list []file
+		var releases map[string]json.RawMessage
+		if json.Unmarshal(top["urls"], &list) == nil {
+			files = append(files, list...)
+		}
+		if json.Unmarshal(top["releases"], &releases) == nil {
+			for _, raw := range releases {
+				list = nil
+				if json.Unmarshal(raw, &list) == nil {
+					files = append(files, list...)
+				}
+			}
+		}
+		for _, fl := range files {
+			var link string
+			if json.Unmarshal(fl["url"], &link) != nil || !strings.HasPrefix(link, arca+"packages/") {
+				t.Errorf("a file link %s does not point at arca: %s", fl["url"], b)
 			}
 		}
 	})
