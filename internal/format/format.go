@@ -11,7 +11,9 @@ package format
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
+	"strings"
 
 	"arca/internal/auth"
 	"arca/internal/repo"
@@ -150,3 +152,26 @@ func (e *Error) Error() string {
 
 // Unwrap returns the cause.
 func (e *Error) Unwrap() error { return e.Err }
+
+// IsNotFound reports whether err says that an item is absent, in the
+// repository service's terms or a format's own 404: the answer of a group
+// member that lacks what was asked, so that the next member is tried.
+func IsNotFound(err error) bool {
+	var fe *Error
+	return errors.Is(err, repo.ErrNotFound) || errors.As(err, &fe) && fe.Status == http.StatusNotFound
+}
+
+// WantsRevalidation reports whether a request's Cache-Control asks that
+// nothing kept be answered without checking it again (no-cache, or
+// max-age=0, which pip sends for every index page).
+func WantsRevalidation(h http.Header) bool {
+	for _, v := range h.Values("Cache-Control") {
+		for _, d := range strings.Split(v, ",") {
+			d = strings.ToLower(strings.TrimSpace(d))
+			if d == "no-cache" || d == "max-age=0" {
+				return true
+			}
+		}
+	}
+	return false
+}

@@ -106,7 +106,7 @@ func (f *Format) memberDocs(r *format.Request, p string) ([]memberDoc, error) {
 			switch {
 			case err == nil:
 				docs = append(docs, doc)
-			case isNotFound(err):
+			case format.IsNotFound(err):
 			case errors.Is(err, proxy.ErrUpstream), errors.Is(err, repo.ErrOffline), errors.Is(err, errBadDocument):
 				slog.WarnContext(r.Context(), "maven group member skipped", "group", r.Repo.Name,
 					"member", m.Repo.Name, "path", p, "error", err)
@@ -164,12 +164,6 @@ func (f *Format) captureDoc(m *format.Request, p string) (_ memberDoc, err error
 		return memberDoc{}, err
 	}
 	return d, nil
-}
-
-// isNotFound reports whether a member's error says it lacks the document.
-func isNotFound(err error) bool {
-	var fe *format.Error
-	return errors.Is(err, repo.ErrNotFound) || (errors.As(err, &fe) && fe.Status == http.StatusNotFound)
 }
 
 // mergeDocs merges artifact-level and group-level documents: versions are

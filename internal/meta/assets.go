@@ -301,21 +301,12 @@ func (q queries) assets(ctx context.Context, query string, args ...any) ([]Asset
 // downloaded longest ago first (never downloaded counts as longest ago;
 // ties go to the one fetched or created first).
 func (q queries) LeastRecentlyUsed(ctx context.Context, repositoryID int64, limit int) ([]Asset, error) {
-	rows, err := q.query(ctx, `SELECT `+assetColumns+assetFrom+`WHERE a.repository_id = ?
+	out, err := q.assets(ctx, `SELECT `+assetColumns+assetFrom+`WHERE a.repository_id = ?
 		ORDER BY a.last_downloaded_at, a.fetched_at, a.id LIMIT ?`, repositoryID, limit)
 	if err != nil {
 		return nil, fmt.Errorf("list least recently used assets: %w", err)
 	}
-	defer rows.Close()
-	var out []Asset
-	for rows.Next() {
-		a, err := scanAsset(rows)
-		if err != nil {
-			return nil, fmt.Errorf("scan asset: %w", err)
-		}
-		out = append(out, a)
-	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // RepositoryUsage returns how many assets a repository has and the sum of

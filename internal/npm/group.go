@@ -201,7 +201,7 @@ func (f *Format) mergeMembers(r *format.Request, members []*format.Request, name
 			merged.add(d)
 			found = true
 			continue
-		case isNotFound(err):
+		case format.IsNotFound(err):
 			continue
 		case errors.Is(err, proxy.ErrUpstream), errors.Is(err, repo.ErrOffline):
 			slog.WarnContext(r.Context(), "npm group member skipped", "group", r.Repo.Name,
@@ -255,12 +255,6 @@ func (f *Format) memberDoc(m *format.Request, name string, depth int) (*mergedDo
 		return nil, npmErr(http.StatusNotFound, "package %s not found", name)
 	}
 	return d, nil
-}
-
-// isNotFound reports whether a member's error says it lacks the package.
-func isNotFound(err error) bool {
-	var fe *format.Error
-	return errors.Is(err, repo.ErrNotFound) || (errors.As(err, &fe) && fe.Status == http.StatusNotFound)
 }
 
 // forWrite reports whether a read is made for a write that follows:

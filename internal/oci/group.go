@@ -64,20 +64,13 @@ func (f *Format) memberLists(r *format.Request, query url.Values) ([][]byte, err
 		switch {
 		case err == nil:
 			bodies = append(bodies, got.Body)
-		case memberLacks(err), errors.Is(err, proxy.ErrUpstream), errors.Is(err, repo.ErrOffline):
+		case format.IsNotFound(err), errors.Is(err, proxy.ErrUpstream), errors.Is(err, repo.ErrOffline):
 			continue
 		default:
 			return nil, fmt.Errorf("member %s of group %s: %w", m.Repo.Name, r.Repo.Name, err)
 		}
 	}
 	return bodies, nil
-}
-
-// memberLacks reports whether a member's error says it has nothing at the
-// path: a not-found of the repository service or a 404 of the registry.
-func memberLacks(err error) bool {
-	var fe *format.Error
-	return errors.Is(err, repo.ErrNotFound) || errors.As(err, &fe) && fe.Status == http.StatusNotFound
 }
 
 // groupTags answers a group's tag list: the union of its members' tags,

@@ -57,16 +57,10 @@ func memberSkipped(err error) bool {
 	return errors.Is(err, proxy.ErrUpstream) || errors.Is(err, repo.ErrOffline)
 }
 
-// memberMissing reports whether a member's error says it lacks the path.
-func memberMissing(err error) bool {
-	var fe *format.Error
-	return errors.Is(err, repo.ErrNotFound) || (errors.As(err, &fe) && fe.Status == http.StatusNotFound)
-}
-
 // captureMember runs handler h for one member of r's group, asking for
 // JSON, with the path values given in values replaced. It returns the
 // body of a 200 answer; any other status is an error, a 404 one that
-// memberMissing recognizes.
+// format.IsNotFound recognizes.
 func captureMember(h func(http.ResponseWriter, *format.Request) error, member *format.Request, accept string, values map[string]string) ([]byte, error) {
 	if !member.Repo.Online && member.Repo.Type != repo.Proxy {
 		return nil, fmt.Errorf("%s: %w", member.Repo.Name, repo.ErrOffline)
@@ -102,7 +96,7 @@ func eachMember(r *format.Request, what string, read func(member *format.Request
 		switch {
 		case err == nil:
 			answered = true
-		case memberMissing(err):
+		case format.IsNotFound(err):
 		case memberSkipped(err):
 			slog.WarnContext(r.Context(), "group member skipped", "group", r.Repo.Name, "member", m.Repo.Name,
 				"path", r.Path, "error", err)

@@ -436,25 +436,11 @@ func proxyFileURL(r *format.Request, norm, filename string) string {
 		url.PathEscape(fileVersion(norm, filename)) + "/" + url.PathEscape(filename)
 }
 
-// wantsRevalidation reports whether the client asked that cached pages be
-// checked again (pip sends max-age=0 for every index page it reads).
-func wantsRevalidation(h http.Header) bool {
-	for _, v := range h.Values("Cache-Control") {
-		for _, d := range strings.Split(v, ",") {
-			d = strings.ToLower(strings.TrimSpace(d))
-			if d == "no-cache" || d == "max-age=0" {
-				return true
-			}
-		}
-	}
-	return false
-}
-
 // proxyProject answers a project page of a proxy repository: the
 // upstream's page, revalidated when the client asks for it, rewritten in
 // the form the client negotiated.
 func (f *Format) proxyProject(w http.ResponseWriter, r *format.Request, norm string) error {
-	page, err := f.proxyPage(r.Context(), r, norm, wantsRevalidation(r.Header))
+	page, err := f.proxyPage(r.Context(), r, norm, format.WantsRevalidation(r.Header))
 	if err != nil {
 		return err
 	}

@@ -57,7 +57,7 @@ func (f *Format) proxyJSONAPI(w http.ResponseWriter, r *format.Request, name, ve
 		http.Redirect(w, r.Request, target+"json", http.StatusMovedPermanently)
 		return nil
 	}
-	doc, docURL, err := f.proxyJSONDoc(r.Context(), r, norm, version, wantsRevalidation(r.Header))
+	doc, docURL, err := f.proxyJSONDoc(r.Context(), r, norm, version, format.WantsRevalidation(r.Header))
 	if err != nil {
 		return err
 	}

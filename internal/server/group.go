@@ -165,7 +165,7 @@ func (s *Server) firstMember(w http.ResponseWriter, rt format.Route, fr *format.
 			return nil
 		case errors.Is(tried, errAnswered):
 			return tried
-		case notFound(tried):
+		case format.IsNotFound(tried):
 			continue
 		case errors.Is(tried, proxy.ErrUpstream), errors.Is(tried, repo.ErrOffline):
 			s.log.WarnContext(fr.Context(), "group member skipped", "group", fr.Repo.Name,
@@ -176,13 +176,6 @@ func (s *Server) firstMember(w http.ResponseWriter, rt format.Route, fr *format.
 		return tried
 	}
 	return err
-}
-
-// notFound reports whether a member's error says it lacks the path,
-// including a format's own not-found errors.
-func notFound(err error) bool {
-	var fe *format.Error
-	return errors.Is(err, repo.ErrNotFound) || (errors.As(err, &fe) && fe.Status == http.StatusNotFound)
 }
 
 // errAnswered marks the failure of a member that had already begun its

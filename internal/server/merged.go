@@ -138,7 +138,7 @@ func (s *Server) serveMerged(w http.ResponseWriter, rt format.Route, fr *format.
 	// A client that asks for revalidation (pip does, for every page) gets
 	// a new merge, in which proxy members may revalidate; it is kept for
 	// the others.
-	revalidate := wantsRevalidation(fr.Header)
+	revalidate := format.WantsRevalidation(fr.Header)
 	if mv := s.merged.get(key, stamp, now); mv != nil && !revalidate {
 		mv.serve(w, fr.Request)
 		return nil
@@ -210,20 +210,6 @@ func (s *Server) definitionsCurrent(fr *format.Request) bool {
 		}
 	}
 	return true
-}
-
-// wantsRevalidation reports whether a request's Cache-Control asks that
-// nothing kept be answered without revalidation.
-func wantsRevalidation(h http.Header) bool {
-	for _, v := range h.Values("Cache-Control") {
-		for _, d := range strings.Split(v, ",") {
-			d = strings.ToLower(strings.TrimSpace(d))
-			if d == "no-cache" || d == "max-age=0" {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 // serve answers r with the kept answer, honouring its conditional and
