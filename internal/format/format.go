@@ -16,6 +16,7 @@ import (
 	"strings"
 
 	"arca/internal/auth"
+	"arca/internal/proxy"
 	"arca/internal/repo"
 )
 
@@ -159,6 +160,13 @@ func (e *Error) Unwrap() error { return e.Err }
 func IsNotFound(err error) bool {
 	var fe *Error
 	return errors.Is(err, repo.ErrNotFound) || errors.As(err, &fe) && fe.Status == http.StatusNotFound
+}
+
+// IsUnavailable reports whether err says that a repository could not
+// answer at all: its upstream failed, or it is offline. A group passes
+// over such a member, with a warning, while another can answer.
+func IsUnavailable(err error) bool {
+	return errors.Is(err, proxy.ErrUpstream) || errors.Is(err, repo.ErrOffline)
 }
 
 // WantsRevalidation reports whether a request's Cache-Control asks that

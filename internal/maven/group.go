@@ -107,7 +107,7 @@ func (f *Format) memberDocs(r *format.Request, p string) ([]memberDoc, error) {
 			case err == nil:
 				docs = append(docs, doc)
 			case format.IsNotFound(err):
-			case errors.Is(err, proxy.ErrUpstream), errors.Is(err, repo.ErrOffline), errors.Is(err, errBadDocument):
+			case format.IsUnavailable(err), errors.Is(err, errBadDocument):
 				slog.WarnContext(r.Context(), "maven group member skipped", "group", r.Repo.Name,
 					"member", m.Repo.Name, "path", p, "error", err)
 				failed = err

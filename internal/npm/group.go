@@ -2,7 +2,6 @@ package npm
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -10,7 +9,6 @@ import (
 	"time"
 
 	"arca/internal/format"
-	"arca/internal/proxy"
 	"arca/internal/repo"
 )
 
@@ -203,7 +201,7 @@ func (f *Format) mergeMembers(r *format.Request, members []*format.Request, name
 			continue
 		case format.IsNotFound(err):
 			continue
-		case errors.Is(err, proxy.ErrUpstream), errors.Is(err, repo.ErrOffline):
+		case format.IsUnavailable(err):
 			slog.WarnContext(r.Context(), "npm group member skipped", "group", r.Repo.Name,
 				"member", m.Repo.Name, "package", name, "error", err)
 			failure = err

@@ -15,7 +15,6 @@ import (
 
 	"arca/internal/auth"
 	"arca/internal/format"
-	"arca/internal/proxy"
 	"arca/internal/repo"
 )
 
@@ -64,7 +63,7 @@ func (f *Format) memberLists(r *format.Request, query url.Values) ([][]byte, err
 		switch {
 		case err == nil:
 			bodies = append(bodies, got.Body)
-		case format.IsNotFound(err), errors.Is(err, proxy.ErrUpstream), errors.Is(err, repo.ErrOffline):
+		case format.IsNotFound(err), format.IsUnavailable(err):
 			continue
 		default:
 			return nil, fmt.Errorf("member %s of group %s: %w", m.Repo.Name, r.Repo.Name, err)

@@ -2,7 +2,6 @@ package pypi
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -11,7 +10,6 @@ import (
 	"strings"
 
 	"arca/internal/format"
-	"arca/internal/proxy"
 	"arca/internal/repo"
 )
 
@@ -48,13 +46,6 @@ func (f *Format) Merges(r *http.Request, p string) bool {
 		return (len(parts) == 2 || len(parts) == 3) && parts[len(parts)-1] == "json" && parts[0] != ""
 	}
 	return false
-}
-
-// memberSkipped reports whether a member's failure may be passed over, as
-// the edge passes it over for other reads: an upstream that failed, or a
-// repository that is offline.
-func memberSkipped(err error) bool {
-	return errors.Is(err, proxy.ErrUpstream) || errors.Is(err, repo.ErrOffline)
 }
 
 // captureMember runs handler h for one member of r's group, asking for
@@ -97,7 +88,7 @@ func eachMember(r *format.Request, what string, read func(member *format.Request
 		case err == nil:
 			answered = true
 		case format.IsNotFound(err):
-		case memberSkipped(err):
+		case format.IsUnavailable(err):
 			slog.WarnContext(r.Context(), "group member skipped", "group", r.Repo.Name, "member", m.Repo.Name,
 				"path", r.Path, "error", err)
 			failed = err

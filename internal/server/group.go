@@ -167,7 +167,7 @@ func (s *Server) firstMember(w http.ResponseWriter, rt format.Route, fr *format.
 			return tried
 		case format.IsNotFound(tried):
 			continue
-		case errors.Is(tried, proxy.ErrUpstream), errors.Is(tried, repo.ErrOffline):
+		case format.IsUnavailable(tried):
 			s.log.WarnContext(fr.Context(), "group member skipped", "group", fr.Repo.Name,
 				"member", sub.Repo.Name, "path", fr.Path, "error", tried)
 			err = tried
