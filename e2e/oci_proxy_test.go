@@ -15,7 +15,7 @@ import (
 func accessCounts(t *testing.T, in *instance) map[string]int {
 	t.Helper()
 	out := map[string]int{}
-	sc := bufio.NewScanner(strings.NewReader(in.Logs()))
+	sc := bufio.NewScanner(strings.NewReader(settledLogs(in)))
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
 		var line struct {

@@ -21,7 +21,7 @@ import (
 // whole URL path) with the given method and status (0: any status).
 func upstreamRequests(in *instance, method, path string, status int) int {
 	n := 0
-	sc := bufio.NewScanner(strings.NewReader(in.Logs()))
+	sc := bufio.NewScanner(strings.NewReader(settledLogs(in)))
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
 		var rec struct {
@@ -38,6 +38,37 @@ func upstreamRequests(in *instance, method, path string, status int) int {
 		}
 	}
 	return n
+}
+
+// settledLogs returns the instance's log once it has stopped growing for
+// a moment: a request is logged after its answer is sent, so the line of
+// one a client has just finished may still be on its way.
+func settledLogs(in *instance) string {
+	logs := in.Logs()
+	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); {
+		time.Sleep(30 * time.Millisecond)
+		again := in.Logs()
+		if len(again) == len(logs) {
+			break
+		}
+		logs = again
+	}
+	return logs
+}
+
+// settledRequests is upstreamRequests once the log shows at least want
+// of them: an instance logs a request after answering it, so a client can
+// hold the answer before the line is written. It gives up after a few
+// seconds and returns what it counted.
+func settledRequests(in *instance, method, path string, status, want int) int {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		n := upstreamRequests(in, method, path, status)
+		if n >= want || time.Now().After(deadline) {
+			return n
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // proxyDef is the definition of a proxy repository of upstream's
