@@ -204,7 +204,7 @@ func TestNpmClient(t *testing.T) {
 		c.t = t
 		dir := filepath.Join(t.TempDir(), "yarn")
 		os.MkdirAll(dir, 0o755)
-		// yarn 1 sends the token to a registry outside npmjs.org only
+		// yarn 1 sends the token to a registry other than the public one only
 		// with always-auth, which npm 11 no longer knows: set it for the
 		// project alone.
 		os.WriteFile(filepath.Join(dir, ".npmrc"), []byte("always-auth=true\n"), 0o644)

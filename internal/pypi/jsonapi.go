@@ -12,7 +12,7 @@ import (
 	"arca/internal/repo"
 )
 
-// The JSON API as warehouse (pypi.org) has it: /pypi/{project}/json for a
+// The JSON API as the public index (warehouse) has it: /pypi/{project}/json for a
 // project's latest release and all its files, /pypi/{project}/{version}/json
 // for one release. Poetry and other tools read it. A proxy repository
 // serves its upstream's documents, rewritten (proxy_jsonapi.go).

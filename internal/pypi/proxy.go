@@ -1,7 +1,6 @@
 package pypi
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,10 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
-	"strconv"
 	"strings"
-
-	htmltoken "golang.org/x/net/html"
 
 	"arca/internal/blob"
 	"arca/internal/format"
@@ -33,369 +29,81 @@ import (
 // times, and takes the PEP 503 HTML of an older index instead.
 const upstreamAccept = typeJSON + ", " + typeHTML + ";q=0.2, " + typeText + ";q=0.1"
 
-// maxPageSize bounds a project page read into memory; pypi.org's largest
-// pages are a few tens of megabytes.
+// maxPageSize bounds a project page read into memory; the largest pages
+// of the public index are a few tens of megabytes.
 const maxPageSize = 256 << 20
 
 // pagePath is where a project's upstream page is cached.
 func pagePath(norm string) string { return "simple/" + norm + "/index" }
 
-// upstreamFile is one file as an upstream project page lists it.
-type upstreamFile struct {
-	Filename string
-	// URL is the file's absolute upstream URL, without its fragment.
-	URL            string
-	Hashes         map[string]string
-	RequiresPython *string
-	Yanked         bool
-	YankReason     string
-	// Metadata tells that a PEP 658 metadata file is served next to the
-	// file; MetadataHashes are its digests, when the page gives them.
-	Metadata       bool
-	MetadataHashes map[string]string
-	Size           *int64
-	UploadTime     string
+// upstreamBase is the proxy's index base, without its trailing slash.
+func (f *Format) upstreamBase(r *format.Request) (string, error) {
+	if f.cache == nil {
+		return "", fmt.Errorf("pypi: proxy repository %s served without a proxy cache", r.Repo.Name)
+	}
+	settings, err := f.repos.ProxySettings(r.Repo)
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimSuffix(settings.URL, "/"), nil
 }
 
-// upstreamPage is a parsed upstream project page.
-type upstreamPage struct {
-	// APIVersion is the simple API version the page declares.
-	APIVersion string
-	// Versions is PEP 700's list, nil when the page has none.
-	Versions []string
-	Files    []upstreamFile
-}
-
-// file returns the file named filename, or nil.
-func (p *upstreamPage) file(filename string) *upstreamFile {
-	for i := range p.Files {
-		if p.Files[i].Filename == filename {
-			return &p.Files[i]
+// cachedMetadata returns the bytes of a metadata item of the proxy (a
+// project page, a JSON API document), from the cache or fetched now, and
+// its asset; what names the item in a not-found answer.
+func (f *Format) cachedMetadata(ctx context.Context, r *format.Request, it proxy.Item, what string) ([]byte, repo.Asset, error) {
+	resp, err := f.cache.Get(ctx, r.Repo, it)
+	if errors.Is(err, repo.ErrNotFound) {
+		msg := what + " not found upstream"
+		if !r.Repo.Online {
+			msg = fmt.Sprintf("%s is not cached and proxy repository %s is offline", what, r.Repo.Name)
 		}
+		return nil, repo.Asset{}, &format.Error{Status: http.StatusNotFound, Code: "NOT_FOUND", Message: msg, Err: err}
 	}
-	return nil
-}
-
-// pep700 reports whether the page gave everything PEP 700 (API 1.1) asks
-// for, so that the rewritten page may claim that version.
-func (p *upstreamPage) pep700() bool {
-	if p.Versions == nil || !atLeast11(p.APIVersion) {
-		return false
+	if err != nil {
+		return nil, repo.Asset{}, err
 	}
-	for _, fl := range p.Files {
-		if fl.Size == nil || fl.UploadTime == "" {
-			return false
-		}
+	body, err := f.repos.Open(ctx, *resp.Asset)
+	if err != nil {
+		return nil, repo.Asset{}, err
 	}
-	return true
-}
-
-// atLeast11 reports whether a "major.minor" API version is 1.1 or later.
-func atLeast11(v string) bool {
-	majorS, minorS, _ := strings.Cut(strings.TrimSpace(v), ".")
-	major, err1 := strconv.Atoi(majorS)
-	minor, err2 := strconv.Atoi(minorS)
-	return err1 == nil && err2 == nil && (major > 1 || (major == 1 && minor >= 1))
+	defer body.Close()
+	b, err := io.ReadAll(io.LimitReader(body, maxPageSize))
+	if err != nil {
+		return nil, repo.Asset{}, fmt.Errorf("read cached %s: %w", what, err)
+	}
+	return b, *resp.Asset, nil
 }
 
 // proxyPage returns the upstream's page for a normalized project, from
 // the cache or fetched now; revalidate asks the cache to check it with the
 // upstream now.
 func (f *Format) proxyPage(ctx context.Context, r *format.Request, norm string, revalidate bool) (*upstreamPage, error) {
-	if f.cache == nil {
-		return nil, fmt.Errorf("pypi: proxy repository %s served without a proxy cache", r.Repo.Name)
-	}
-	settings, err := f.repos.ProxySettings(r.Repo)
+	base, err := f.upstreamBase(r)
 	if err != nil {
 		return nil, err
 	}
-	pageURL := strings.TrimSuffix(settings.URL, "/") + "/simple/" + url.PathEscape(norm) + "/"
-	resp, err := f.cache.Get(ctx, r.Repo, proxy.Item{Path: pagePath(norm), URL: pageURL, Mutable: true,
-		Revalidate: revalidate, Whole: true, Header: http.Header{"Accept": {upstreamAccept}}, ContentType: typeText})
-	if errors.Is(err, repo.ErrNotFound) {
-		return nil, &format.Error{Status: http.StatusNotFound, Code: "NOT_FOUND",
-			Message: fmt.Sprintf("project %s not found upstream", norm), Err: err}
-	}
+	pageURL := base + "/simple/" + url.PathEscape(norm) + "/"
+	b, asset, err := f.cachedMetadata(ctx, r, proxy.Item{Path: pagePath(norm), URL: pageURL, Mutable: true,
+		Revalidate: revalidate, Whole: true, Header: http.Header{"Accept": {upstreamAccept}}, ContentType: typeText},
+		"project "+norm)
 	if err != nil {
 		return nil, err
 	}
-	body, err := f.repos.Open(ctx, *resp.Asset)
-	if err != nil {
-		return nil, err
-	}
-	defer body.Close()
-	b, err := io.ReadAll(io.LimitReader(body, maxPageSize))
-	if err != nil {
-		return nil, fmt.Errorf("read cached page of %s: %w", norm, err)
-	}
-	base := pageURL
-	if resp.Asset.OriginURL != "" {
-		base = resp.Asset.OriginURL
+	linkBase := pageURL
+	if asset.OriginURL != "" {
+		linkBase = asset.OriginURL
 	}
 	var page *upstreamPage
-	if strings.Contains(strings.ToLower(resp.Asset.ContentType), "json") {
-		page, err = parseJSONPage(b, base)
+	if strings.Contains(strings.ToLower(asset.ContentType), "json") {
+		page, err = parseJSONPage(b, linkBase)
 	} else {
-		page, err = parseHTMLPage(b, base)
+		page, err = parseHTMLPage(b, linkBase)
 	}
 	if err != nil {
 		return nil, &proxy.UpstreamError{URL: pageURL, Err: fmt.Errorf("project page of %s: %w", norm, err)}
 	}
 	return page, nil
-}
-
-// jsonUpstreamPage is a PEP 691 project page as read; the fields whose
-// type varies are decoded by hand.
-type jsonUpstreamPage struct {
-	Meta struct {
-		APIVersion string `json:"api-version"`
-	} `json:"meta"`
-	Versions []string `json:"versions"`
-	Files    []struct {
-		Filename         string            `json:"filename"`
-		URL              string            `json:"url"`
-		Hashes           map[string]string `json:"hashes"`
-		RequiresPython   *string           `json:"requires-python"`
-		Yanked           json.RawMessage   `json:"yanked"`
-		CoreMetadata     json.RawMessage   `json:"core-metadata"`
-		DistInfoMetadata json.RawMessage   `json:"dist-info-metadata"`
-		Size             *int64            `json:"size"`
-		UploadTime       string            `json:"upload-time"`
-	} `json:"files"`
-}
-
-// parseJSONPage reads a PEP 691 page whose relative URLs are relative to
-// base.
-func parseJSONPage(b []byte, base string) (*upstreamPage, error) {
-	var doc jsonUpstreamPage
-	if err := json.Unmarshal(b, &doc); err != nil {
-		return nil, fmt.Errorf("not a PEP 691 JSON page: %w", err)
-	}
-	baseURL, err := url.Parse(base)
-	if err != nil {
-		return nil, err
-	}
-	page := &upstreamPage{APIVersion: doc.Meta.APIVersion, Versions: doc.Versions}
-	for _, jf := range doc.Files {
-		fl := upstreamFile{Filename: jf.Filename, Hashes: lowerHashes(jf.Hashes), RequiresPython: jf.RequiresPython,
-			Size: jf.Size, UploadTime: jf.UploadTime}
-		if fl.URL, err = resolve(baseURL, jf.URL); err != nil {
-			return nil, fmt.Errorf("file %s: %w", jf.Filename, err)
-		}
-		var reason string
-		var yanked bool
-		switch {
-		case json.Unmarshal(jf.Yanked, &reason) == nil:
-			// Any string marks the file yanked, with that reason.
-			fl.Yanked, fl.YankReason = true, reason
-		case json.Unmarshal(jf.Yanked, &yanked) == nil:
-			fl.Yanked = yanked
-		}
-		md := jf.CoreMetadata
-		if len(md) == 0 {
-			md = jf.DistInfoMetadata
-		}
-		var hashes map[string]string
-		switch {
-		case json.Unmarshal(md, &yanked) == nil:
-			fl.Metadata = yanked
-		case json.Unmarshal(md, &hashes) == nil && hashes != nil:
-			fl.Metadata, fl.MetadataHashes = true, lowerHashes(hashes)
-		}
-		if fl.Filename == "" {
-			return nil, errors.New("a file has no filename")
-		}
-		page.Files = append(page.Files, fl)
-	}
-	return page, nil
-}
-
-// htmlAnchor is a link of a PEP 503 page as read, before it is resolved
-// against the page's base URL, which a later base element may still set.
-type htmlAnchor struct {
-	href string
-	// attrs holds the anchor's other attributes, names lower-cased and
-	// values decoded; only the first of a repeated name counts.
-	attrs map[string]string
-	text  strings.Builder
-}
-
-// tagAttributes reads the attributes of the tokenizer's current start tag.
-// Names come lower-cased and values with their character references
-// decoded, as the tokenizer gives them; a name given twice keeps its first
-// value, as browsers do.
-func tagAttributes(z *htmltoken.Tokenizer) map[string]string {
-	attrs := map[string]string{}
-	for more := true; more; {
-		var key, val []byte
-		key, val, more = z.TagAttr()
-		if key == nil {
-			break
-		}
-		if _, dup := attrs[string(key)]; !dup {
-			attrs[string(key)] = string(val)
-		}
-	}
-	return attrs
-}
-
-// cleanHref prepares an href value for URL parsing the way browsers do:
-// tabs and line breaks anywhere are dropped, and surrounding spaces too.
-func cleanHref(s string) string {
-	s = strings.Map(func(r rune) rune {
-		if r == '\t' || r == '\n' || r == '\r' {
-			return -1
-		}
-		return r
-	}, s)
-	return strings.Trim(s, " \f")
-}
-
-// parseHTMLPage reads a PEP 503 page whose relative links are relative to
-// base, or to the page's first base element that has an href.
-//
-// The page is walked with an HTML tokenizer rather than parsed into a
-// tree, so that no more than the anchors found is kept. An anchor ends at
-// its end tag, at the next anchor's start tag (as a browser would close
-// it) or at the end of the page. Text inside script, style and the other
-// raw-text elements is not markup, so links there are not seen. Links
-// that do not resolve to an http or https URL, and those leaving no file
-// name, are not files and are skipped; a link that is not a URL at all
-// makes the page an error.
-func parseHTMLPage(b []byte, base string) (*upstreamPage, error) {
-	baseURL, err := url.Parse(base)
-	if err != nil {
-		return nil, err
-	}
-	page := &upstreamPage{APIVersion: "1.0"}
-	var anchors []*htmlAnchor
-	var open *htmlAnchor
-	haveBase := false
-	z := htmltoken.NewTokenizer(bytes.NewReader(b))
-tokens:
-	for {
-		switch z.Next() {
-		case htmltoken.ErrorToken:
-			// io.EOF, the only error an in-memory reader lets through.
-			break tokens
-		case htmltoken.TextToken:
-			if open != nil {
-				open.text.Write(z.Text())
-			}
-		case htmltoken.EndTagToken:
-			if name, _ := z.TagName(); string(name) == "a" {
-				open = nil
-			}
-		case htmltoken.StartTagToken, htmltoken.SelfClosingTagToken:
-			name, hasAttr := z.TagName()
-			switch string(name) {
-			case "a":
-				open = nil
-				if !hasAttr {
-					continue
-				}
-				attrs := tagAttributes(z)
-				href, ok := attrs["href"]
-				if !ok {
-					continue
-				}
-				open = &htmlAnchor{href: href, attrs: attrs}
-				anchors = append(anchors, open)
-			case "base":
-				if haveBase || !hasAttr {
-					continue
-				}
-				if href, ok := tagAttributes(z)["href"]; ok {
-					haveBase = true
-					if u, err := baseURL.Parse(cleanHref(href)); err == nil {
-						baseURL = u
-					}
-				}
-			case "meta":
-				if !hasAttr {
-					continue
-				}
-				if a := tagAttributes(z); strings.EqualFold(a["name"], "pypi:repository-version") && a["content"] != "" {
-					page.APIVersion = a["content"]
-				}
-			}
-		}
-	}
-	for _, a := range anchors {
-		fl, ok, err := anchorFile(baseURL, a)
-		if err != nil {
-			return nil, err
-		}
-		if ok {
-			page.Files = append(page.Files, fl)
-		}
-	}
-	return page, nil
-}
-
-// anchorFile makes the file an anchor of a PEP 503 page links to, its URL
-// resolved against base; ok is false when the link is not one to a file.
-func anchorFile(base *url.URL, a *htmlAnchor) (fl upstreamFile, ok bool, err error) {
-	u, err := base.Parse(cleanHref(a.href))
-	if err != nil {
-		return fl, false, fmt.Errorf("link %q: %w", a.href, err)
-	}
-	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fl, false, nil
-	}
-	fl.Hashes = map[string]string{}
-	if name, value, found := strings.Cut(u.Fragment, "="); found && name != "" && value != "" {
-		fl.Hashes[strings.ToLower(name)] = strings.ToLower(value)
-	}
-	u.Fragment, u.RawFragment = "", ""
-	fl.URL = u.String()
-	fl.Filename = strings.TrimSpace(a.text.String())
-	if fl.Filename == "" {
-		fl.Filename = lastSegment(u)
-	}
-	if fl.Filename == "" {
-		return fl, false, nil
-	}
-	if rp, found := a.attrs["data-requires-python"]; found {
-		fl.RequiresPython = &rp
-	}
-	if reason, found := a.attrs["data-yanked"]; found {
-		fl.Yanked, fl.YankReason = true, reason
-	}
-	md, found := a.attrs["data-core-metadata"]
-	if !found {
-		md, found = a.attrs["data-dist-info-metadata"]
-	}
-	if found && md != "false" {
-		fl.Metadata = true
-		if name, value, hashed := strings.Cut(md, "="); hashed && name != "" && value != "" {
-			fl.MetadataHashes = map[string]string{strings.ToLower(name): strings.ToLower(value)}
-		}
-	}
-	return fl, true, nil
-}
-
-// resolve makes ref absolute against base and drops its fragment.
-func resolve(base *url.URL, ref string) (string, error) {
-	u, err := base.Parse(ref)
-	if err != nil {
-		return "", err
-	}
-	u.Fragment, u.RawFragment = "", ""
-	return u.String(), nil
-}
-
-func lastSegment(u *url.URL) string {
-	p := u.Path
-	return p[strings.LastIndex(p, "/")+1:]
-}
-
-func lowerHashes(in map[string]string) map[string]string {
-	out := map[string]string{}
-	for k, v := range in {
-		out[strings.ToLower(k)] = strings.ToLower(v)
-	}
-	return out
 }
 
 // distExtensions are the extensions of distribution files, longest first
@@ -652,8 +360,8 @@ func lookup(page *upstreamPage, filename string) (*upstreamFile, bool) {
 }
 
 // proxyProjects lists the projects whose upstream pages the proxy holds:
-// the upstream's whole index is not copied (pypi.org's lists every project
-// there is), and installers never read it.
+// the upstream's whole index is not copied (the public one lists every
+// project there is), and installers never read it.
 func (f *Format) proxyProjects(ctx context.Context, r *repo.Repository) ([]string, error) {
 	var names []string
 	err := f.repos.AssetsUnder(ctx, r, "simple/", func(a repo.Asset) error {

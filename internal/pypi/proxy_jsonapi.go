@@ -6,14 +6,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
-	"strings"
 
 	"arca/internal/format"
 	"arca/internal/proxy"
-	"arca/internal/repo"
 )
 
 // A PyPI proxy serves the JSON API from the upstream's own documents,
@@ -80,41 +77,22 @@ func (f *Format) proxyJSONAPI(w http.ResponseWriter, r *format.Request, name, ve
 // it with the upstream now. It returns the document's upstream URL too.
 func (f *Format) proxyJSONDoc(ctx context.Context, r *format.Request, norm, version string,
 	revalidate bool) (map[string]json.RawMessage, string, error) {
-	if f.cache == nil {
-		return nil, "", fmt.Errorf("pypi: proxy repository %s served without a proxy cache", r.Repo.Name)
-	}
-	settings, err := f.repos.ProxySettings(r.Repo)
+	base, err := f.upstreamBase(r)
 	if err != nil {
 		return nil, "", err
 	}
-	docURL := strings.TrimSuffix(settings.URL, "/") + "/pypi/" + url.PathEscape(norm) + "/"
+	docURL := base + "/pypi/" + url.PathEscape(norm) + "/"
 	what := "project " + norm
 	if version != "" {
 		docURL += url.PathEscape(version) + "/"
 		what = "release " + norm + " " + version
 	}
 	docURL += "json"
-	resp, err := f.cache.Get(ctx, r.Repo, proxy.Item{Path: jsonDocPath(norm, version), URL: docURL, Mutable: true,
+	b, _, err := f.cachedMetadata(ctx, r, proxy.Item{Path: jsonDocPath(norm, version), URL: docURL, Mutable: true,
 		Revalidate: revalidate, Whole: true, Header: http.Header{"Accept": {jsonDocAccept}},
-		ContentType: jsonDocAccept})
-	if errors.Is(err, repo.ErrNotFound) {
-		msg := what + " not found upstream"
-		if !r.Repo.Online {
-			msg = fmt.Sprintf("%s is not cached and proxy repository %s is offline", what, r.Repo.Name)
-		}
-		return nil, "", &format.Error{Status: http.StatusNotFound, Code: "NOT_FOUND", Message: msg, Err: err}
-	}
+		ContentType: jsonDocAccept}, what)
 	if err != nil {
 		return nil, "", err
-	}
-	body, err := f.repos.Open(ctx, *resp.Asset)
-	if err != nil {
-		return nil, "", err
-	}
-	defer body.Close()
-	b, err := io.ReadAll(io.LimitReader(body, maxPageSize))
-	if err != nil {
-		return nil, "", fmt.Errorf("read cached JSON API document of %s: %w", what, err)
 	}
 	var doc map[string]json.RawMessage
 	if err := json.Unmarshal(b, &doc); err != nil || doc == nil {
