@@ -2,7 +2,10 @@ package format
 
 import (
 	"bytes"
+	"fmt"
 	"net/http"
+
+	"arca/internal/proxy"
 )
 
 // Captured is a response recorded in memory.
@@ -34,8 +37,18 @@ func (w *capture) Write(p []byte) (int, error) {
 // Capture runs a route handler for r, as a GET without conditional or
 // range headers, and returns what it answered. It is for a group that
 // merges its members' documents: the body is held in memory, so it suits
-// metadata, never artifacts. The handler's error is returned as is.
-func Capture(h func(http.ResponseWriter, *Request) error, r *Request) (Captured, error) {
+// metadata, never artifacts. The handler's error is returned as is; a
+// handler that aborts its answer (a proxy's download broken off midway)
+// fails with proxy.ErrUpstream, since in memory nothing was sent yet.
+func Capture(h func(http.ResponseWriter, *Request) error, r *Request) (_ Captured, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			if v != http.ErrAbortHandler {
+				panic(v)
+			}
+			err = fmt.Errorf("%s of repository %s: answer broken off: %w", r.Path, r.Repo.Name, proxy.ErrUpstream)
+		}
+	}()
 	sub := *r
 	sub.Request = r.Request.Clone(r.Context())
 	sub.Method = http.MethodGet

@@ -131,22 +131,12 @@ var errBadDocument = errors.New("member answered no maven-metadata.xml")
 
 // captureDoc runs the read of p in one member, a hosted or proxy
 // repository, and keeps its answer in memory.
-func (f *Format) captureDoc(m *format.Request, p string) (_ memberDoc, err error) {
+func (f *Format) captureDoc(m *format.Request, p string) (memberDoc, error) {
 	if !m.Repo.Online && m.Repo.Type != repo.Proxy {
 		return memberDoc{}, fmt.Errorf("%s: %w", m.Repo.Name, repo.ErrOffline)
 	}
 	sub := *m
 	sub.Path = p
-	// A proxy whose download breaks midway aborts the answer, which in
-	// memory means only that this member failed.
-	defer func() {
-		if v := recover(); v != nil {
-			if v != http.ErrAbortHandler {
-				panic(v)
-			}
-			err = fmt.Errorf("%s: download broken off: %w", m.Repo.Name, proxy.ErrUpstream)
-		}
-	}()
 	c, err := format.Capture(f.get, &sub)
 	if err != nil {
 		return memberDoc{}, err
@@ -173,6 +163,7 @@ func (f *Format) captureDoc(m *format.Request, p string) (_ memberDoc, err error
 func mergeDocs(docs []memberDoc) ([]byte, error) {
 	out := &Metadata{}
 	var versions []string
+	seen := map[string]bool{}
 	var lastUpdated string
 	for _, d := range docs {
 		m := d.doc
@@ -185,7 +176,8 @@ func mergeDocs(docs []memberDoc) ([]byte, error) {
 		if v := m.Versioning; v != nil {
 			if v.Versions != nil {
 				for _, ver := range v.Versions.List {
-					if ver = strings.TrimSpace(ver); ver != "" && !slices.Contains(versions, ver) {
+					if ver = strings.TrimSpace(ver); ver != "" && !seen[ver] {
+						seen[ver] = true
 						versions = append(versions, ver)
 					}
 				}
