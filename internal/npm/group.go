@@ -18,9 +18,9 @@ import (
 // of all members are kept (the first member in the group's order wins a
 // version several have), and every tarball link points at the group, so
 // that the client fetches the tarball back through the group, where the
-// edge answers it from the first member that has it. The merge runs on
-// every request; its bytes, and with them its ETag, change whenever a
-// member's document does.
+// edge answers it from the first member that has it. The merged bytes,
+// and with them the ETag, change whenever a member's document does; the
+// edge keeps the answer until then (format.MergeKeeper).
 
 var _ format.Merger = (*Format)(nil)
 
@@ -66,7 +66,7 @@ type mergedDoc struct {
 
 // parseMemberDoc decodes a member's full packument.
 func parseMemberDoc(b []byte, name string) (*mergedDoc, error) {
-	d := &mergedDoc{name: name, distTags: map[string]string{}, versions: map[string]manifest{}, times: map[string]string{}}
+	d := newMergedDoc(name)
 	if err := json.Unmarshal(b, &d.fields); err != nil || d.fields == nil {
 		return nil, fmt.Errorf("%w: a member's packument of %s is not a JSON object", repo.ErrInvalid, name)
 	}
