@@ -143,6 +143,11 @@ func (s *Server) serveMerged(w http.ResponseWriter, rt format.Route, fr *format.
 		mv.serve(w, fr.Request)
 		return nil
 	}
+	// release lets the requests waiting for this merge go, once the view
+	// is kept or known not to be, and before this request's own client is
+	// served: a slow reader must not hold them up. The deferred call
+	// covers the failures.
+	release := func() {}
 	done, wait := s.merged.lead(key, stamp)
 	if wait != nil {
 		select {
@@ -156,17 +161,9 @@ func (s *Server) serveMerged(w http.ResponseWriter, rt format.Route, fr *format.
 		}
 		// That merge gave nothing to keep: merge for this request.
 	} else {
-		// done runs once the view is kept or known not to be, before this
-		// request's own client is served: a slow reader must not hold up
-		// the requests waiting for the view. The deferred call covers the
-		// failures.
 		var once sync.Once
-		end := done
-		done = func() { once.Do(end) }
-		defer done()
-	}
-	if done == nil {
-		done = func() {}
+		release = func() { once.Do(done) }
+		defer release()
 	}
 	c, err := format.Capture(rt.Handle, fr)
 	if err != nil {
@@ -190,7 +187,7 @@ func (s *Server) serveMerged(w http.ResponseWriter, rt format.Route, fr *format.
 			s.merged.put(mv)
 		}
 	}
-	done()
+	release()
 	mv.serve(w, fr.Request)
 	return nil
 }
