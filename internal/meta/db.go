@@ -190,27 +190,32 @@ type queries struct {
 }
 
 func (q queries) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	if q.lock != nil {
-		unlock, err := q.lock(ctx)
-		if err != nil {
-			return nil, err
-		}
-		defer unlock()
+	unlock, err := q.hold(ctx)
+	if err != nil {
+		return nil, err
 	}
+	defer unlock()
 	return q.db.ExecContext(ctx, q.d.rebind(query), args...)
 }
 
 // returning runs a write that returns a row (INSERT ... RETURNING) and
 // scans the row into dest, holding the write slot throughout.
 func (q queries) returning(ctx context.Context, query string, args []any, dest ...any) error {
-	if q.lock != nil {
-		unlock, err := q.lock(ctx)
-		if err != nil {
-			return err
-		}
-		defer unlock()
+	unlock, err := q.hold(ctx)
+	if err != nil {
+		return err
 	}
+	defer unlock()
 	return q.db.QueryRowContext(ctx, q.d.rebind(query), args...).Scan(dest...)
+}
+
+// hold takes the write slot for a write outside a transaction, and
+// returns its release (nothing to release inside a transaction).
+func (q queries) hold(ctx context.Context) (func(), error) {
+	if q.lock == nil {
+		return func() {}, nil
+	}
+	return q.lock(ctx)
 }
 
 func (q queries) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
