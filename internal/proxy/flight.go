@@ -34,20 +34,39 @@ type flight struct {
 // through.
 const fetchTimeout = 6 * time.Hour
 
-// join returns the flight for k, starting it when there is none. Joining a
-// flight under way counts as a hit: it costs the upstream nothing.
-func (s *Service) join(r *repo.Repository, u *upstream, k key, it Item, cached repo.Asset, have bool) *flight {
+// join returns the flight of k, joining the one under way or starting
+// one. A flight that ended since the caller looked in the cache stored
+// its answer before it left: when none is under way, the cache is asked
+// again, and an item stored meanwhile comes back instead of a flight.
+// Finding a flight and joining it happen under one lock, so that a flight
+// ending in between cannot make a second download.
+func (s *Service) join(ctx context.Context, r *repo.Repository, u *upstream, k key, it Item, cached repo.Asset, have bool) (*flight, *repo.Asset) {
 	s.mu.Lock()
-	if f := s.flights[k]; f != nil {
+	f := s.flights[k]
+	s.mu.Unlock()
+	if f == nil {
+		again, err := s.repos.Asset(ctx, r, it.Path)
+		if err == nil && (!have || again.FetchedAt.After(cached.FetchedAt)) {
+			s.note(r, "hit", func(c *counters) { c.hits++ })
+			return nil, &again
+		}
+	}
+	s.mu.Lock()
+	if running := s.flights[k]; running != nil {
+		f = running
+	}
+	if f != nil {
+		// The flight under way, or the one seen above, which ended with
+		// the answer.
 		s.mu.Unlock()
 		s.note(r, "hit", func(c *counters) { c.hits++ })
-		return f
+		return f, nil
 	}
 	defer s.mu.Unlock()
-	f := &flight{ready: make(chan struct{}), done: make(chan struct{}), size: -1}
+	f = &flight{ready: make(chan struct{}), done: make(chan struct{}), size: -1}
 	s.flights[k] = f
 	go s.fly(r, u, k, it, cached, have, f)
-	return f
+	return f, nil
 }
 
 // fly runs a flight. It is detached from the request that started it: the

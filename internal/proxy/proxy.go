@@ -184,11 +184,15 @@ func (s *Service) get(ctx context.Context, r *repo.Repository, it Item) (Respons
 	if !have && !it.Mutable {
 		// The bytes may be here already, under another path: a layer that
 		// two images share, say.
-		if a, ok, err := s.reuse(ctx, r, u, it); err != nil || ok {
-			if ok {
-				s.note(r, "hit", func(c *counters) { c.hits++ })
-			}
-			return Response{Asset: &a}, err
+		a, ok, err := s.reuse(ctx, r, u, it)
+		if ok {
+			s.note(r, "hit", func(c *counters) { c.hits++ })
+			return Response{Asset: &a}, nil
+		}
+		if err != nil {
+			// Only a shortcut failed: the upstream still has the item.
+			s.log.WarnContext(ctx, "could not fill an item from bytes held already", "repository", r.Name,
+				"path", it.Path, "error", err)
 		}
 	}
 	if !r.Online {
@@ -211,16 +215,10 @@ func (s *Service) get(ctx context.Context, r *repo.Repository, it Item) (Respons
 	if it.Mutable {
 		holdsUntil(ctx, now.Add(time.Duration(u.settings.MetadataMaxAge)))
 	}
-	if !s.inFlight(k) {
-		// A flight for the item may have ended between the lookup above
-		// and now: what it stored is then the answer.
-		again, err := s.repos.Asset(ctx, r, it.Path)
-		if err == nil && (!have || again.FetchedAt.After(cached.FetchedAt)) {
-			s.note(r, "hit", func(c *counters) { c.hits++ })
-			return Response{Asset: &again}, nil
-		}
+	f, stored := s.join(ctx, r, u, k, it, cached, have)
+	if stored != nil {
+		return Response{Asset: stored}, nil
 	}
-	f := s.join(r, u, k, it, cached, have)
 	select {
 	case <-f.ready:
 	case <-ctx.Done():
@@ -301,13 +299,6 @@ func (s *Service) Head(ctx context.Context, r *repo.Repository, url string, head
 	}
 	resp.Body.Close()
 	return resp, nil
-}
-
-// inFlight reports whether a fetch of k is under way.
-func (s *Service) inFlight(k key) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.flights[k] != nil
 }
 
 // forceRevalidation reports whether the item asks for a revalidation that
